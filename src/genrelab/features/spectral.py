@@ -1,1 +1,374 @@
-"""Placeholder: filled in by the features work."""
+"""Spectral features: mel spectrogram, linear STFT spectrogram and MFCC, computed with ``torch.stft``.
+
+The numbers equal librosa's (``librosa.feature.melspectrogram`` + ``librosa.power_to_db``,
+``librosa.stft``, ``librosa.feature.mfcc``) within 1e-3 dB: same periodic Hann window, same centred
+framing with zero padding (``pad_mode="constant"``, librosa >= 0.10's default), same Slaney mel
+filters (taken from ``librosa.filters.mel`` itself), same dB conversion (``amin``, ``ref``, ``top_db``).
+
+Every ``compute`` accepts a mono signal ``(n,)`` or a batch ``(batch, n)`` and returns float32 numpy
+arrays with the batch axis kept. ``device`` picks where the work runs: ``None`` means CUDA when
+torch sees a GPU, else CPU.
+
+Presets used by the studies:
+
+- :func:`saintfelix_mfcc_spec` - Saint-Félix: 29 s at 22050 Hz, 10 slices of 63,945 samples,
+  13 MFCC per frame -> (125, 13) per slice (``1 + 63945 // 512 = 125`` centred frames).
+- :func:`feng_stft_spec` - Feng et al.'s BiGRU input, 128 frequency bins x 512 frames of a 30 s clip.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from genrelab.features.config import FeatureConfig, InputSpec, register_feature
+from genrelab.types import ConfigError
+
+# --------------------------------------------------------------------------- torch helpers
+
+
+def resolve_device(device: str | None) -> str:
+    """``None``/"auto" -> "cuda" when available, else "cpu"."""
+    import torch
+
+    if device in (None, "", "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(device)
+
+
+@functools.lru_cache(maxsize=32)
+def _window_np(n_fft: int, win_length: int) -> np.ndarray:
+    """librosa's ``get_window("hann", win_length, fftbins=True)`` centred in ``n_fft``."""
+    n = np.arange(win_length)
+    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)
+    if win_length < n_fft:
+        left = (n_fft - win_length) // 2
+        w = np.pad(w, (left, n_fft - win_length - left))
+    return w
+
+
+@functools.lru_cache(maxsize=32)
+def mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, htk: bool,
+                norm: str | None) -> np.ndarray:
+    """``librosa.filters.mel`` (float32, (n_mels, 1 + n_fft // 2)), cached."""
+    import librosa
+
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk,
+                               norm=norm, dtype=np.float32)
+
+
+def _as_batch(y: np.ndarray) -> tuple[np.ndarray, bool]:
+    y = np.asarray(y)
+    if y.ndim == 1:
+        return y[None, :], True
+    if y.ndim != 2:
+        raise ConfigError(f"expected a signal (n,) or a batch (batch, n), got shape {y.shape}")
+    return y, False
+
+
+def _to_tensor(y, device: str):
+    import torch
+
+    if isinstance(y, torch.Tensor):
+        return y.to(device=device, dtype=torch.float32)
+    return torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32)).to(device)
+
+
+def stft_torch(y, n_fft: int, hop_length: int, win_length: int | None = None, center: bool = True,
+               pad_mode: str = "constant"):
+    """Complex STFT ``(batch, 1 + n_fft//2, frames)`` of a float32 tensor ``(batch, n)``, librosa framing."""
+    import torch
+
+    win_length = win_length or n_fft
+    window = torch.from_numpy(_window_np(n_fft, win_length).astype(np.float32)).to(y.device)
+    if center:
+        pad = n_fft // 2
+        if pad_mode == "constant":
+            y = torch.nn.functional.pad(y, (pad, pad))
+        else:
+            y = torch.nn.functional.pad(y[:, None, :], (pad, pad), mode=pad_mode)[:, 0, :]
+    if y.shape[-1] < n_fft:
+        raise ConfigError(f"signal of {y.shape[-1]} samples is shorter than n_fft={n_fft}")
+    return torch.stft(y, n_fft=n_fft, hop_length=hop_length, win_length=n_fft, window=window,
+                      center=False, return_complex=True)
+
+
+def power_to_db_torch(S, ref: str | float = "max", amin: float = 1e-10, top_db: float | None = 80.0):
+    """``librosa.power_to_db`` per example of a batch ``(batch, ...)``."""
+    import torch
+
+    log_spec = 10.0 * torch.log10(torch.clamp(S, min=amin))
+    dims = tuple(range(1, S.ndim))
+    if ref == "max":
+        ref_val = torch.amax(S, dim=dims, keepdim=True)
+        log_spec = log_spec - 10.0 * torch.log10(torch.clamp(ref_val, min=amin))
+    else:
+        r = float(ref)
+        log_spec = log_spec - 10.0 * np.log10(max(amin, abs(r)))
+    if top_db is not None:
+        if top_db < 0:
+            raise ConfigError("top_db must be non-negative")
+        peak = torch.amax(log_spec, dim=dims, keepdim=True)
+        log_spec = torch.maximum(log_spec, peak - top_db)
+    return log_spec
+
+
+def _check_ref(ref) -> None:
+    if ref != "max":
+        try:
+            float(ref)
+        except (TypeError, ValueError):
+            raise ConfigError(f"ref must be 'max' or a number, got {ref!r}") from None
+
+
+def _finish(x, squeeze: bool) -> np.ndarray:
+    out = x.detach().to("cpu").numpy().astype(np.float32, copy=False)
+    return out[0] if squeeze else out
+
+
+# --------------------------------------------------------------------------- configs
+
+
+@register_feature
+@dataclass(frozen=True)
+class MelSpectrogram(FeatureConfig):
+    """Mel spectrogram ``(n_mels, frames)``, in dB when ``db`` (librosa's melspectrogram + power_to_db).
+
+    ``ref``: "max" (each example's own maximum, librosa ``ref=np.max``) or a number (e.g. 1.0).
+    ``top_db``: clip to this many dB below the peak (None: no clipping).
+    """
+
+    kind: ClassVar[str] = "mel"
+    n_fft: int = 2048
+    hop_length: int = 512
+    win_length: int | None = None
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    power: float = 2.0
+    htk: bool = False
+    norm: str | None = "slaney"
+    center: bool = True
+    pad_mode: str = "constant"
+    db: bool = True
+    ref: str | float = "max"
+    amin: float = 1e-10
+    top_db: float | None = 80.0
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_ref(self.ref)
+        if self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
+            raise ConfigError("n_fft, hop_length and n_mels must be positive")
+
+    def mel_power(self, yt):
+        """Mel spectrogram (not dB) of a tensor batch ``(batch, n)``."""
+        import torch
+
+        X = stft_torch(yt, self.n_fft, self.hop_length, self.win_length, self.center, self.pad_mode)
+        S = X.abs()
+        if self.power != 1.0:
+            S = S ** 2 if self.power == 2.0 else S ** self.power
+        fb = torch.from_numpy(mel_filters(self.sample_rate, self.n_fft, self.n_mels, float(self.fmin),
+                                          None if self.fmax is None else float(self.fmax), self.htk,
+                                          self.norm)).to(S.device)
+        return torch.matmul(fb, S)
+
+    def compute_tensor(self, y):
+        """Torch in, torch out (on ``device``): ``(batch, n) -> (batch, n_mels, frames)``."""
+        M = self.mel_power(y)
+        return power_to_db_torch(M, self.ref, self.amin, self.top_db) if self.db else M
+
+    def compute(self, y: np.ndarray) -> np.ndarray:
+        import torch
+
+        yb, squeeze = _as_batch(y)
+        with torch.no_grad():
+            out = self.compute_tensor(_to_tensor(yb, resolve_device(self.device)))
+        return _finish(out, squeeze)
+
+    def n_frames(self, n_samples: int) -> int:
+        return 1 + n_samples // self.hop_length if self.center else 1 + (n_samples - self.n_fft) // self.hop_length
+
+    def output_shape(self, n_samples: int) -> tuple[int, ...]:
+        return (self.n_mels, self.n_frames(n_samples))
+
+
+@register_feature
+@dataclass(frozen=True)
+class Spectrogram(FeatureConfig):
+    """Linear-frequency STFT spectrogram ``(bins, frames)`` (``|STFT|**power``, optionally in dB).
+
+    ``n_bins`` keeps only the lowest ``n_bins`` frequency bins (None: all ``1 + n_fft // 2``);
+    ``n_frames`` crops or zero-pads (in the linear domain, i.e. to the floor value in dB) the time
+    axis to exactly that many frames (None: as computed). Feng et al.'s 128 x 512 input is
+    :func:`feng_stft` (n_fft=256 -> 129 bins, top one dropped; hop 1292 -> 512 frames of 30 s).
+    """
+
+    kind: ClassVar[str] = "stft"
+    n_fft: int = 2048
+    hop_length: int = 512
+    win_length: int | None = None
+    center: bool = True
+    pad_mode: str = "constant"
+    power: float = 2.0
+    db: bool = True
+    ref: str | float = "max"
+    amin: float = 1e-10
+    top_db: float | None = 80.0
+    n_bins: int | None = None
+    n_frames: int | None = None
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_ref(self.ref)
+        if self.n_bins is not None and not 0 < self.n_bins <= 1 + self.n_fft // 2:
+            raise ConfigError(f"n_bins must be in 1..{1 + self.n_fft // 2}")
+
+    def compute_tensor(self, y):
+        import torch
+
+        X = stft_torch(y, self.n_fft, self.hop_length, self.win_length, self.center, self.pad_mode)
+        if self.db:
+            # dB of the power |X|**2 whatever ``power`` is (librosa: amplitude_to_db(|X|) == power_to_db(|X|**2));
+            # a numeric ``ref`` is in the units of |X|**power.
+            S = X.real ** 2 + X.imag ** 2
+        else:
+            S = X.abs()
+            if self.power != 1.0:
+                S = S ** 2 if self.power == 2.0 else S ** self.power
+        if self.n_bins is not None:
+            S = S[:, : self.n_bins]
+        if self.n_frames is not None:
+            t = S.shape[-1]
+            S = S[..., : self.n_frames] if t >= self.n_frames else torch.nn.functional.pad(S, (0, self.n_frames - t))
+        if self.db:
+            ref = self.ref if self.ref == "max" else abs(float(self.ref)) ** (2.0 / self.power)
+            return power_to_db_torch(S, ref, self.amin, self.top_db)
+        return S
+
+    def compute(self, y: np.ndarray) -> np.ndarray:
+        import torch
+
+        yb, squeeze = _as_batch(y)
+        with torch.no_grad():
+            out = self.compute_tensor(_to_tensor(yb, resolve_device(self.device)))
+        return _finish(out, squeeze)
+
+    def output_shape(self, n_samples: int) -> tuple[int, ...]:
+        bins = self.n_bins or 1 + self.n_fft // 2
+        frames = self.n_frames or (1 + n_samples // self.hop_length if self.center
+                                   else 1 + (n_samples - self.n_fft) // self.hop_length)
+        return (bins, frames)
+
+
+@register_feature
+@dataclass(frozen=True)
+class MFCC(FeatureConfig):
+    """MFCCs as ``librosa.feature.mfcc`` (mel power -> power_to_db(ref=1.0, top_db=80) -> DCT-II ortho).
+
+    Output ``(n_mfcc, frames)``, or ``(frames, n_mfcc)`` with ``time_major=True`` (Saint-Félix's layout).
+    """
+
+    kind: ClassVar[str] = "mfcc"
+    n_mfcc: int = 20
+    n_fft: int = 2048
+    hop_length: int = 512
+    win_length: int | None = None
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float | None = None
+    htk: bool = False
+    center: bool = True
+    pad_mode: str = "constant"
+    ref: str | float = 1.0
+    amin: float = 1e-10
+    top_db: float | None = 80.0
+    dct_type: int = 2
+    dct_norm: str | None = "ortho"
+    lifter: float = 0.0
+    time_major: bool = False
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_ref(self.ref)
+        if not 0 < self.n_mfcc <= self.n_mels:
+            raise ConfigError("n_mfcc must be in 1..n_mels")
+
+    def _mel(self) -> MelSpectrogram:
+        return MelSpectrogram(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
+                              win_length=self.win_length, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
+                              htk=self.htk, center=self.center, pad_mode=self.pad_mode, db=True, ref=self.ref,
+                              amin=self.amin, top_db=self.top_db, device=self.device)
+
+    def compute_tensor(self, y):
+        import torch
+
+        logmel = self._mel().compute_tensor(y)
+        D = torch.from_numpy(_dct_matrix(self.n_mels, self.n_mfcc, self.dct_type, self.dct_norm)).to(logmel.device)
+        M = torch.matmul(D, logmel)
+        if self.lifter > 0:
+            k = torch.arange(1, self.n_mfcc + 1, dtype=M.dtype, device=M.device)
+            M = M * (1 + (self.lifter / 2) * torch.sin(np.pi * k / self.lifter))[:, None]
+        return M.transpose(-1, -2) if self.time_major else M
+
+    def compute(self, y: np.ndarray) -> np.ndarray:
+        import torch
+
+        yb, squeeze = _as_batch(y)
+        with torch.no_grad():
+            out = self.compute_tensor(_to_tensor(yb, resolve_device(self.device)))
+        return _finish(out, squeeze)
+
+    def output_shape(self, n_samples: int) -> tuple[int, ...]:
+        frames = 1 + n_samples // self.hop_length if self.center else 1 + (n_samples - self.n_fft) // self.hop_length
+        return (frames, self.n_mfcc) if self.time_major else (self.n_mfcc, frames)
+
+
+@functools.lru_cache(maxsize=16)
+def _dct_matrix(n_in: int, n_out: int, dct_type: int, norm: str | None) -> np.ndarray:
+    """Rows of scipy's DCT matrix: ``scipy.fft.dct(x, type, norm)[:n_out] == D @ x``."""
+    import scipy.fft
+
+    eye = np.eye(n_in, dtype=np.float64)
+    D = scipy.fft.dct(eye, type=dct_type, norm=norm, axis=0)[:n_out]
+    return D.astype(np.float32)
+
+
+# --------------------------------------------------------------------------- presets
+
+SAINTFELIX_SLICE_SAMPLES = 63945
+
+
+def saintfelix_mfcc_spec() -> InputSpec:
+    """Saint-Félix's input: 29 s at 22050 Hz, 10 slices of 63,945 samples, 13 MFCC -> (125, 13) per slice."""
+    return InputSpec(
+        feature=MFCC(sample_rate=22050, n_mfcc=13, time_major=True),
+        clip_seconds=29.0,
+        segment_samples=SAINTFELIX_SLICE_SAMPLES,
+        n_segments=10,
+    )
+
+
+def feng_stft() -> Spectrogram:
+    """Feng et al.'s BiGRU input: 128 frequency bins x 512 frames from a 30 s clip at 22050 Hz.
+
+    n_fft=256 gives 129 bins (0..11025 Hz); the top (Nyquist) bin is dropped. Hop 1292 gives
+    ``1 + 661500 // 1292 = 513`` centred frames over 30 s; the last is dropped (``n_frames=512``).
+    Values are dB re. the clip's maximum, floored 80 dB below it.
+    """
+    return Spectrogram(sample_rate=22050, n_fft=256, hop_length=1292, n_bins=128, n_frames=512)
+
+
+def feng_stft_spec() -> InputSpec:
+    """InputSpec of :func:`feng_stft` on the first 30 s of the track."""
+    return InputSpec(feature=feng_stft(), clip_seconds=30.0)
+
+
+__all__ = [
+    "MelSpectrogram", "Spectrogram", "MFCC", "saintfelix_mfcc_spec", "feng_stft", "feng_stft_spec",
+    "stft_torch", "power_to_db_torch", "mel_filters", "resolve_device", "SAINTFELIX_SLICE_SAMPLES",
+]
