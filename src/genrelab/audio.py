@@ -1,17 +1,31 @@
 """Audio input: decode, downmix, resample, crop/pad, segment and stream.
 
 Everything here returns float32 numpy arrays in [-1, 1]. Decoding uses soundfile (libsndfile:
-WAV, AU, FLAC, OGG, MP3); other containers (m4a, aac, wma, ...) go through ``ffmpeg`` when it is
-on PATH. Every problem with a file raises :class:`genrelab.types.AudioError` naming the file and
-the problem (missing, empty, not audio, corrupt, too short, silent, non-finite samples).
+WAV, AU, AIFF, FLAC, OGG, MP3); other containers (m4a/mp4, aac, wma, webm) go through ``ffmpeg``
+when it is on PATH. Which decoder a file needs is decided from its first bytes (magic numbers),
+falling back to the extension, so a WAV named ``.mp3`` still decodes and a text file named
+``.mp3`` is called what it is.
+
+Every problem with a file raises :class:`genrelab.types.AudioError` naming the file and the
+problem (missing, empty, not audio, corrupt or truncated, too short, silent, non-finite samples).
+Truncation is detected from the container where the format allows it: the data size that a
+WAV/AU/AIFF header declares against the bytes present, the stream size of an MP3 Xing/Info
+header against the bytes present, and the frame count of FLAC/OGG/MP3-with-Xing headers against
+the frames that actually decode. A VBR MP3 without a Xing header carries no length, so its
+truncation cannot be told from a shorter file (``AudioInfo.exact`` is False for it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import math
 import os
 import shutil
+import struct
 import subprocess
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -30,17 +44,28 @@ AUDIO_EXTENSIONS = frozenset(
 #: Extensions soundfile decodes itself; the rest need ffmpeg.
 SOUNDFILE_EXTENSIONS = frozenset({".wav", ".au", ".snd", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
 
+#: Container kinds (from magic bytes) that libsndfile decodes, and those that need ffmpeg.
+_SOUNDFILE_KINDS = frozenset({"wav", "au", "aiff", "flac", "ogg", "mp3"})
+_FFMPEG_KINDS = frozenset({"mp4", "webm", "asf", "aac"})
+
 SILENCE_PEAK = 1e-5  # a file whose peak is below this is called silent
 _TRUNCATION_TOLERANCE = 0.98  # fraction of the header's frame count that must decode
+_SNIFF_BYTES = 4096
+_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
 
 
 @dataclass(frozen=True)
 class AudioInfo:
+    """What a file's header says. ``frames`` is exact unless ``exact`` is False (VBR MP3 without a
+    Xing header, where libmpg123 extrapolates the length from the file size)."""
+
     path: str
     sample_rate: int
     channels: int
     frames: int
     format: str
+    subtype: str = ""
+    exact: bool = True
 
     @property
     def duration(self) -> float:
@@ -52,93 +77,414 @@ def is_audio_path(path: str | Path) -> bool:
 
 
 def ffmpeg_available() -> bool:
-    return shutil.which("ffmpeg") is not None
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
 
 
+# --------------------------------------------------------------------------- sniffing
 def _check_exists(path: Path) -> None:
     if not path.exists():
         raise AudioError(path, AudioProblem.MISSING, "no such file")
     if path.is_dir():
-        raise AudioError(path, AudioProblem.NOT_AUDIO, "is a directory")
+        raise AudioError(path, AudioProblem.NOT_AUDIO, "is a directory, not a file")
+    if not path.is_file():
+        raise AudioError(path, AudioProblem.NOT_AUDIO, "not a regular file")
     if path.stat().st_size == 0:
         raise AudioError(path, AudioProblem.EMPTY, "zero bytes")
 
 
-def _needs_ffmpeg(path: Path) -> bool:
-    return path.suffix.lower() not in SOUNDFILE_EXTENSIONS
+def _read_head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(n)
+    except OSError as exc:
+        raise AudioError(path, AudioProblem.NOT_AUDIO, f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _id3v2_size(head: bytes) -> int:
+    """Bytes taken by a leading ID3v2 tag (0 when there is none)."""
+    if head[:3] != b"ID3" or len(head) < 10:
+        return 0
+    s = head[6:10]
+    size = (s[0] & 0x7F) << 21 | (s[1] & 0x7F) << 14 | (s[2] & 0x7F) << 7 | (s[3] & 0x7F)
+    return 10 + size + (10 if head[5] & 0x10 else 0)
+
+
+def _is_mpeg_sync(b: bytes, i: int = 0) -> bool:
+    """An MPEG audio frame header at ``b[i:]`` (sync, version, layer I-III, sane bitrate/rate)."""
+    if len(b) < i + 4 or b[i] != 0xFF or (b[i + 1] & 0xE0) != 0xE0:
+        return False
+    version, layer = (b[i + 1] >> 3) & 3, (b[i + 1] >> 1) & 3
+    bitrate, rate = b[i + 2] >> 4, (b[i + 2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate != 15 and rate != 3
+
+
+def sniff(head: bytes) -> str | None:
+    """The container kind that the first bytes of a file announce, or None when unrecognised.
+
+    Kinds: wav, au, aiff, flac, ogg, mp3 (libsndfile) and mp4, webm, asf, aac (ffmpeg).
+    """
+    h4 = head[:4]
+    if h4 in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
+        return "wav"
+    if h4 == b".snd":
+        return "au"
+    if h4 == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "aiff"
+    if h4 == b"fLaC":
+        return "flac"
+    if h4 == b"OggS":
+        return "ogg"
+    if head[4:8] == b"ftyp":
+        return "mp4"
+    if h4 == b"\x1aE\xdf\xa3":
+        return "webm"
+    if head[:16] == _ASF_GUID:
+        return "asf"
+    if head[:3] == b"ID3":
+        inner = head[_id3v2_size(head):]
+        if inner[:4] == b"fLaC":
+            return "flac"
+        if len(inner) >= 2 and inner[0] == 0xFF and (inner[1] & 0xF6) == 0xF0:
+            return "aac"
+        return "mp3"
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
+        return "aac"  # ADTS: MPEG sync with layer bits 00
+    if _is_mpeg_sync(head):
+        return "mp3"
+    return None
+
+
+def _describe_non_audio(head: bytes) -> str | None:
+    """A human description of bytes that are certainly not audio (text, HTML, archives), else None."""
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive, not audio; extract it first"
+    if head.startswith(b"\x1f\x8b"):
+        return "a gzip archive, not audio; extract it first"
+    if head.startswith(b"%PDF"):
+        return "a PDF document, not audio"
+    if b"\x00" in head[:512]:
+        return None
+    try:
+        text = head[:512].decode("utf-8")
+    except UnicodeDecodeError:
+        # a multi-byte character cut at the 512-byte edge is still text
+        try:
+            text = head[:508].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    stripped = text.lstrip("\ufeff \t\r\n").lower()
+    if stripped.startswith(("<!doctype html", "<html", "<?xml", "<head")):
+        return "an HTML/XML page, not audio; a failed download?"
+    printable = sum(ch.isprintable() or ch in "\t\r\n" for ch in text)
+    if text and printable / len(text) > 0.95:
+        snippet = " ".join(text.split())[:40]
+        return f"a text file, not audio; it starts with {snippet!r}"
+    return None
+
+
+def _kind_of(path: Path, head: bytes) -> str:
+    """'soundfile' or 'ffmpeg': which decoder ``path`` needs; raises NOT_AUDIO for text/archives."""
+    kind = sniff(head)
+    if kind in _SOUNDFILE_KINDS:
+        return "soundfile"
+    if kind in _FFMPEG_KINDS:
+        return "ffmpeg"
+    described = _describe_non_audio(head)
+    if described:
+        raise AudioError(path, AudioProblem.NOT_AUDIO, described)
+    return "soundfile" if path.suffix.lower() in SOUNDFILE_EXTENSIONS else "ffmpeg"
+
+
+# --------------------------------------------------------------------------- stderr noise
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: int | None = None
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence C-level writes to fd 2 (libmpg123 prints 'Note: Illegal Audio-MPEG-Header ...' there).
+
+    Re-entrant and thread-safe: the first entrant redirects fd 2 to /dev/null, the last restores it.
+    """
+    global _quiet_depth, _quiet_saved
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            try:
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                saved = os.dup(2)
+                os.dup2(devnull, 2)
+                os.close(devnull)
+                _quiet_saved = saved
+            except OSError:
+                _quiet_saved = None
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = None
+
+
+def _maybe_quiet(kind: str | None):
+    return _quiet_stderr() if kind in (None, "mp3") else contextlib.nullcontext()
+
+
+# --------------------------------------------------------------------------- container checks
+_AU_BYTES = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 8, 27: 1}
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n:,} bytes"
+
+
+def _container_truncation(path: Path, head: bytes, size: int) -> str | None:
+    """A sentence describing a truncation that the container header proves, or None.
+
+    WAV/RIFX and AIFF: the ``data``/``SSND`` chunk's declared size against the bytes present; AU:
+    the header's data size; MP3: the Xing/Info stream size. Unknown sizes (0 or 0xFFFFFFFF, as
+    streaming writers leave them) prove nothing.
+    """
+    kind = sniff(head)
+    if kind == "wav" and head[:4] in (b"RIFF", b"RIFX"):
+        return _chunked_truncation(path, "<" if head[:4] == b"RIFF" else ">", b"data", b"fmt ", size)
+    if kind == "aiff":
+        return _chunked_truncation(path, ">", b"SSND", b"COMM", size)
+    if kind == "au" and len(head) >= 24:
+        offset, declared, encoding, _rate, channels = struct.unpack(">5I", head[4:24])
+        if declared in (0, 0xFFFFFFFF) or offset > size:
+            return None
+        frame = _AU_BYTES.get(encoding, 1) * max(1, channels)
+        present = size - offset
+        if declared - present >= frame:
+            return f"truncated: the AU header declares {_fmt_bytes(declared)} of audio, only {_fmt_bytes(present)} are present"
+        return None
+    if kind == "mp3":
+        return _xing_truncation(head, size)
+    if kind == "ogg":
+        return _ogg_truncation(path, size)
+    return None
+
+
+def _ogg_truncation(path: Path, size: int) -> str | None:
+    """An Ogg stream ends with a whole page flagged end-of-stream; a cut file does not."""
+    tail_len = min(size, 1 << 16)
+    with open(path, "rb") as f:
+        f.seek(size - tail_len)
+        tail = f.read(tail_len)
+    k = len(tail)
+    while (k := tail.rfind(b"OggS", 0, k)) >= 0:
+        if len(tail) - k < 27:
+            return "truncated: the last Ogg page is cut short"
+        if tail[k + 4] != 0 or tail[k + 5] > 7:
+            continue  # "OggS" inside packet data, not a page header
+        n_segments = tail[k + 26]
+        table = tail[k + 27:k + 27 + n_segments]
+        if len(table) < n_segments or k + 27 + n_segments + sum(table) > len(tail):
+            return "truncated: the last Ogg page is cut short"
+        if not tail[k + 5] & 0x04:
+            return "truncated: the Ogg stream ends without an end-of-stream page"
+        return None
+    return None
+
+
+def _chunked_truncation(path: Path, endian: str, data_id: bytes, fmt_id: bytes, size: int) -> str | None:
+    frame = 1
+    with open(path, "rb") as f:
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            header = f.read(8)
+            if len(header) < 8:
+                break
+            cid, csize = header[:4], struct.unpack(endian + "I", header[4:])[0]
+            if cid == fmt_id:
+                body = f.read(min(csize, 18))
+                if data_id == b"data" and len(body) >= 14:
+                    frame = max(1, struct.unpack(endian + "H", body[12:14])[0])  # block align
+                elif data_id == b"SSND" and len(body) >= 8:
+                    channels, bits = struct.unpack(">H", body[:2])[0], struct.unpack(">H", body[6:8])[0]
+                    frame = max(1, channels * ((bits + 7) // 8))
+            if cid == data_id:
+                if csize in (0, 0xFFFFFFFF):
+                    return None
+                present = size - (pos + 8)
+                if csize - present >= frame:
+                    name = data_id.decode().strip()
+                    return (f"truncated: the header declares {_fmt_bytes(csize)} of audio in its '{name}' chunk, "
+                            f"only {_fmt_bytes(present)} are present")
+                return None
+            pos += 8 + csize + (csize & 1)
+    return f"truncated or corrupt: no '{data_id.decode().strip()}' chunk with audio found"
+
+
+def _xing_header(head: bytes) -> tuple[int | None, int | None, int] | None:
+    """(frames, stream bytes, first-frame offset) from an MP3 Xing/Info header, or None."""
+    start = _id3v2_size(head)
+    # tolerate a little padding between the tag and the first frame
+    for i in range(start, min(start + 512, len(head) - 4)):
+        if _is_mpeg_sync(head, i):
+            break
+    else:
+        return None
+    window = head[i + 4:i + 200]
+    k = max(window.find(b"Xing"), window.find(b"Info"))
+    if k < 0:
+        return None
+    body = window[k + 4:]
+    if len(body) < 12:
+        return None
+    flags = struct.unpack(">I", body[:4])[0]
+    pos, frames, nbytes = 4, None, None
+    if flags & 1:
+        frames = struct.unpack(">I", body[pos:pos + 4])[0]
+        pos += 4
+    if flags & 2:
+        nbytes = struct.unpack(">I", body[pos:pos + 4])[0]
+    return frames, nbytes, i
+
+
+def _xing_truncation(head: bytes, size: int) -> str | None:
+    xing = _xing_header(head)
+    if xing is None or not xing[1]:
+        return None
+    _frames, nbytes, start = xing
+    present = size - start
+    if present < _TRUNCATION_TOLERANCE * nbytes:
+        return (f"truncated: the MP3 Xing header declares a stream of {_fmt_bytes(nbytes)}, "
+                f"only {_fmt_bytes(present)} are present")
+    return None
+
+
+# --------------------------------------------------------------------------- info
+def _ffprobe_info(path: Path) -> AudioInfo:
+    _require_ffmpeg(path)
+    cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
+           "stream=sample_rate,channels,duration,codec_name:format=duration,format_name", "-of", "default=nw=1",
+           str(path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    fields: dict[str, str] = {}
+    for line in out.stdout.splitlines():
+        if "=" in line:
+            key, value = line.split("=", 1)
+            if value not in ("", "N/A"):
+                fields.setdefault(key, value)
+    if out.returncode != 0 or "sample_rate" not in fields:
+        msg = (out.stderr.strip().splitlines() or ["no audio stream found"])[-1]
+        raise AudioError(path, AudioProblem.NOT_AUDIO, f"ffprobe: {msg[:200]}")
+    sr = int(fields["sample_rate"])
+    duration = float(fields.get("duration", 0.0))
+    return AudioInfo(str(path), sr, int(fields.get("channels", 1)), int(round(duration * sr)),
+                     fields.get("format_name", path.suffix.lstrip(".")).upper(), fields.get("codec_name", ""), True)
 
 
 def _require_ffmpeg(path: Path) -> None:
     if not ffmpeg_available():
         raise AudioError(
             path, AudioProblem.UNSUPPORTED,
-            f"'{path.suffix}' files need ffmpeg, which is not on PATH (install it, e.g. apt-get install ffmpeg)",
+            f"this is a '{path.suffix or 'container'}' file that only ffmpeg decodes, and ffmpeg/ffprobe are not "
+            "on PATH; install it, e.g. 'apt-get install ffmpeg' or 'make install-system'",
         )
 
 
-def _ffprobe_info(path: Path) -> AudioInfo:
-    probe = shutil.which("ffprobe")
-    if probe is None:
-        raise AudioError(path, AudioProblem.UNSUPPORTED, "ffprobe not on PATH")
-    cmd = [probe, "-v", "error", "-select_streams", "a:0", "-show_entries",
-           "stream=sample_rate,channels,duration", "-of", "default=nw=1", str(path)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    fields = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
-    if out.returncode != 0 or "sample_rate" not in fields:
-        raise AudioError(path, AudioProblem.NOT_AUDIO, (out.stderr.strip() or "no audio stream")[:200])
-    sr = int(fields["sample_rate"])
-    dur = float(fields.get("duration", "nan")) if fields.get("duration", "N/A") != "N/A" else 0.0
-    return AudioInfo(str(path), sr, int(fields.get("channels", 1)), int(round(dur * sr)), path.suffix.lstrip("."))
+def _libsndfile_message(exc: Exception) -> str:
+    msg = str(exc)
+    if "Error opening" in msg and ":" in msg:
+        msg = msg.split(":", 1)[1]
+    msg = msg.strip()
+    if "not a regular file" in msg or "possibly a pipe" in msg:
+        return "no decodable audio frames found"
+    return msg or "unreadable"
+
+
+def _soundfile_info(path: Path, head: bytes, size: int) -> AudioInfo:
+    kind = sniff(head)
+    truncated = _container_truncation(path, head, size)
+    if truncated:
+        raise AudioError(path, AudioProblem.CORRUPT, truncated)
+    try:
+        with _maybe_quiet(kind):
+            i = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as exc:
+        reason = _libsndfile_message(exc)
+        if kind is None:
+            raise AudioError(path, AudioProblem.NOT_AUDIO,
+                             f"not a recognised audio format (first bytes {head[:8].hex(' ')}; {reason})") from None
+        raise AudioError(path, AudioProblem.CORRUPT, f"{kind.upper()} header found but it cannot be decoded: {reason}") from None
+    if i.frames <= 0:
+        raise AudioError(path, AudioProblem.EMPTY, "the file holds no audio frames")
+    exact = True
+    if i.format == "MP3" or kind == "mp3":
+        xing = _xing_header(head)
+        exact = bool(xing and xing[0])
+    return AudioInfo(str(path), int(i.samplerate), int(i.channels), int(i.frames), str(i.format), str(i.subtype), exact)
 
 
 def info(path: str | Path) -> AudioInfo:
-    """Header information (rate, channels, frames) without decoding the samples."""
+    """Header information (rate, channels, frames) without decoding the samples.
+
+    Raises :class:`AudioError` for missing, empty, non-audio files and for truncation that the
+    header proves (WAV/AU/AIFF data size, MP3 Xing stream size).
+    """
     path = Path(path)
     _check_exists(path)
-    if _needs_ffmpeg(path):
-        _require_ffmpeg(path)
+    head = _read_head(path)
+    if _kind_of(path, head) == "ffmpeg":
         return _ffprobe_info(path)
-    try:
-        i = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(path, AudioProblem.NOT_AUDIO, str(exc).split(":")[-1].strip() or "unreadable") from None
-    if i.frames <= 0:
-        raise AudioError(path, AudioProblem.EMPTY, "no audio frames")
-    return AudioInfo(str(path), int(i.samplerate), int(i.channels), int(i.frames), str(i.format))
+    return _soundfile_info(path, head, path.stat().st_size)
 
 
+# --------------------------------------------------------------------------- signal helpers
 def _to_mono(data: np.ndarray) -> np.ndarray:
-    return data.mean(axis=1) if data.ndim == 2 else data
+    """(n, channels) -> (n,) by averaging the channels."""
+    return data.mean(axis=1, dtype=np.float32) if data.ndim == 2 else data
 
 
 def resample(y: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
-    """Resample a mono or (channels, n) signal with soxr (high quality)."""
+    """Resample a mono ``(n,)`` or ``(channels, n)`` signal with soxr (high quality)."""
     if sr_in == sr_out:
         return np.asarray(y, dtype=np.float32)
+    y = np.asarray(y, dtype=np.float32)
     if y.ndim == 1:
         return soxr.resample(y, sr_in, sr_out, quality="HQ").astype(np.float32, copy=False)
-    return soxr.resample(y.T, sr_in, sr_out, quality="HQ").T.astype(np.float32, copy=False)
+    return np.ascontiguousarray(soxr.resample(y.T, sr_in, sr_out, quality="HQ").T, dtype=np.float32)
 
 
-def _decode_ffmpeg(path: Path, sr: int | None, offset: float, duration: float | None, mono: bool) -> tuple[np.ndarray, int]:
-    _require_ffmpeg(path)
+def _finish(y_frames: np.ndarray, native_sr: int, sr: int | None, mono: bool) -> tuple[np.ndarray, int]:
+    """(n, channels) frames -> mono (n,) or (channels, n), resampled to ``sr``."""
+    y = _to_mono(y_frames) if mono else y_frames.T
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if sr is not None and sr != native_sr:
+        return resample(y, native_sr, sr), sr
+    return y, native_sr
+
+
+def _decode_ffmpeg(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    """Decode with ffmpeg at the native rate and channel count: returns ((n, channels), sr).
+
+    Downmixing and resampling are left to :func:`_finish` so that files decoded by ffmpeg go
+    through exactly the same mono/soxr code as files decoded by soundfile.
+    """
     native = _ffprobe_info(path)
-    out_sr = sr or native.sample_rate
-    channels = 1 if mono else native.channels
     cmd = ["ffmpeg", "-v", "error", "-nostdin"]
     if offset:
         cmd += ["-ss", f"{offset:.6f}"]
     cmd += ["-i", str(path)]
     if duration is not None:
         cmd += ["-t", f"{duration:.6f}"]
-    cmd += ["-f", "f32le", "-ac", str(channels), "-ar", str(out_sr), "-"]
-    proc = subprocess.run(cmd, capture_output=True)
+    cmd += ["-map", "0:a:0", "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
-        raise AudioError(path, AudioProblem.CORRUPT, proc.stderr.decode(errors="replace").strip()[:200])
+        msg = (proc.stderr.decode(errors="replace").strip().splitlines() or ["decode failed"])[-1]
+        raise AudioError(path, AudioProblem.CORRUPT, f"ffmpeg: {msg[:200]}")
     y = np.frombuffer(proc.stdout, dtype=np.float32)
-    if channels > 1:
-        y = y.reshape(-1, channels).T
-    return y.copy(), out_sr
+    channels = max(1, native.channels)
+    y = y[: y.size // channels * channels].reshape(-1, channels)
+    return y.copy(), native.sample_rate
 
 
 def load(
@@ -154,33 +500,33 @@ def load(
 
     Returns ``(y, sr)`` with ``y`` of shape ``(n,)`` when mono else ``(channels, n)``.
     ``offset``/``duration`` (seconds) read only part of the file. Raises :class:`AudioError`
-    for a missing, empty, non-audio, truncated, too short, silent (unless ``allow_silent``)
-    or non-finite file.
+    for a missing, empty, non-audio, corrupt or truncated, too short (``min_duration`` seconds),
+    silent (unless ``allow_silent``) or non-finite file.
     """
     path = Path(path)
     _check_exists(path)
-    if _needs_ffmpeg(path):
-        y, out_sr = _decode_ffmpeg(path, sr, offset, duration, mono)
+    head = _read_head(path)
+    if _kind_of(path, head) == "ffmpeg":
+        frames, native_sr = _decode_ffmpeg(path, offset, duration)
     else:
-        meta = info(path)
-        start = int(round(offset * meta.sample_rate))
-        stop = None if duration is None else start + int(round(duration * meta.sample_rate))
+        meta = _soundfile_info(path, head, path.stat().st_size)
+        native_sr = meta.sample_rate
+        start = int(round(offset * native_sr))
+        stop = None if duration is None else start + int(round(duration * native_sr))
         try:
-            data, native_sr = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
+            with _maybe_quiet(sniff(head)):
+                frames, _ = sf.read(str(path), start=start, stop=stop, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise AudioError(path, AudioProblem.CORRUPT, str(exc).split(":")[-1].strip() or "decode failed") from None
-        wanted = (meta.frames if stop is None else min(stop, meta.frames)) - start
-        if wanted > 0 and data.shape[0] < _TRUNCATION_TOLERANCE * wanted and meta.format != "MPEG":
-            raise AudioError(
-                path, AudioProblem.CORRUPT,
-                f"truncated: header promises {wanted} frames, only {data.shape[0]} decode",
-            )
-        y = _to_mono(data) if mono else data.T
-        y = np.ascontiguousarray(y, dtype=np.float32)
-        out_sr = native_sr
-        if sr is not None and sr != native_sr:
-            y = resample(y, native_sr, sr)
-            out_sr = sr
+            raise AudioError(path, AudioProblem.CORRUPT, f"decoding failed: {_libsndfile_message(exc)}") from None
+        if meta.exact:
+            wanted = (meta.frames if stop is None else min(stop, meta.frames)) - start
+            if wanted > 0 and frames.shape[0] < _TRUNCATION_TOLERANCE * wanted:
+                raise AudioError(
+                    path, AudioProblem.CORRUPT,
+                    f"truncated: the header promises {meta.frames} frames ({meta.duration:.2f} s), "
+                    f"only {start + frames.shape[0]} decode",
+                )
+    y, out_sr = _finish(frames, native_sr, sr, mono)
     check_signal(y, out_sr, path, min_duration=min_duration, allow_silent=allow_silent)
     return y, out_sr
 
@@ -194,15 +540,19 @@ def check_signal(
     if n == 0:
         raise AudioError(path, AudioProblem.EMPTY, "no samples decoded")
     if not np.isfinite(y).all():
-        raise AudioError(path, AudioProblem.NON_FINITE, "NaN or infinite samples")
+        bad = int(np.size(y) - np.count_nonzero(np.isfinite(y)))
+        raise AudioError(path, AudioProblem.NON_FINITE, f"{bad} NaN or infinite samples")
     if min_duration is not None and n < int(math.floor(min_duration * sr)):
         raise AudioError(path, AudioProblem.TOO_SHORT, f"{n / sr:.2f} s, needs at least {min_duration:g} s")
     if not allow_silent and float(np.max(np.abs(y))) < SILENCE_PEAK:
         raise AudioError(path, AudioProblem.SILENT, "all samples are (near) zero")
 
 
+# --------------------------------------------------------------------------- framing
 def crop_or_pad(y: np.ndarray, n: int, mode: str = "start") -> np.ndarray:
     """Return exactly ``n`` samples along the last axis: crop (``start`` or ``center``) or zero-pad at the end."""
+    if mode not in ("start", "center"):
+        raise ValueError(f"crop mode must be 'start' or 'center', not {mode!r}")
     length = y.shape[-1]
     if length >= n:
         start = 0 if mode == "start" else (length - n) // 2
@@ -214,11 +564,16 @@ def crop_or_pad(y: np.ndarray, n: int, mode: str = "start") -> np.ndarray:
 def segment_starts(n_samples: int, seg_len: int, hop: int | None = None, n_segments: int | None = None) -> list[int]:
     """Start sample of each segment.
 
-    With ``hop``: every ``hop`` samples while a whole segment fits (at least one, padded).
-    With ``n_segments`` and no hop: that many segments spread evenly over the signal.
+    With ``hop``: every ``hop`` samples while a whole segment fits (at least one, padded), at most
+    ``n_segments``. With ``n_segments`` and no hop: that many segments spread evenly over the
+    signal. With neither: back to back.
     """
     if seg_len <= 0:
         raise ValueError("segment length must be positive")
+    if hop is not None and hop <= 0:
+        raise ValueError("hop must be positive")
+    if n_segments is not None and n_segments <= 0:
+        raise ValueError("n_segments must be positive")
     if n_samples <= seg_len:
         return [0] * (n_segments or 1) if n_segments and hop is None else [0]
     last = n_samples - seg_len
@@ -248,25 +603,38 @@ def segment(
     return np.stack([crop_or_pad(y[s:s + seg_len], seg_len) for s in starts]).astype(np.float32, copy=False)
 
 
+# --------------------------------------------------------------------------- streaming
 def stream(
-    path: str | Path, sr: int, block_seconds: float = 60.0, mono: bool = True,
+    path: str | Path, sr: int | None = None, block_seconds: float = 60.0,
 ) -> Iterator[np.ndarray]:
-    """Yield consecutive mono blocks of a (possibly hour-long) file at rate ``sr``.
+    """Yield consecutive mono float32 blocks of a (possibly hour-long) file at rate ``sr``.
 
-    Memory stays bounded by one block; resampling is continuous across blocks (soxr stream).
+    Memory stays bounded by one block; resampling is continuous across blocks (a soxr stream), so
+    the concatenated blocks equal the resampled whole file. ``sr=None`` keeps the native rate.
+    Raises :class:`AudioError` like :func:`load` (a truncation that only decoding reveals is
+    raised after the last block).
     """
     path = Path(path)
     _check_exists(path)
-    if _needs_ffmpeg(path):
+    head = _read_head(path)
+    if _kind_of(path, head) == "ffmpeg":
         yield from _stream_ffmpeg(path, sr, block_seconds)
         return
-    meta = info(path)
+    meta = _soundfile_info(path, head, path.stat().st_size)
+    out_sr = sr or meta.sample_rate
     block = max(1, int(block_seconds * meta.sample_rate))
-    resampler = None if meta.sample_rate == sr else soxr.ResampleStream(meta.sample_rate, sr, 1, dtype="float32")
+    resampler = None if meta.sample_rate == out_sr else soxr.ResampleStream(
+        meta.sample_rate, out_sr, 1, dtype="float32", quality="HQ")
+    kind = sniff(head)
+    total = 0
     try:
-        with sf.SoundFile(str(path)) as f:
+        with _maybe_quiet(kind):
+            f = sf.SoundFile(str(path))
+        with f:
             while True:
-                data = f.read(block, dtype="float32", always_2d=True)
+                with _maybe_quiet(kind):
+                    data = f.read(block, dtype="float32", always_2d=True)
+                total += data.shape[0]
                 last = data.shape[0] < block
                 y = np.ascontiguousarray(_to_mono(data), dtype=np.float32)
                 if resampler is not None:
@@ -278,24 +646,49 @@ def stream(
                 if last:
                     break
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(path, AudioProblem.CORRUPT, str(exc).split(":")[-1].strip() or "decode failed") from None
+        raise AudioError(path, AudioProblem.CORRUPT, f"decoding failed: {_libsndfile_message(exc)}") from None
+    if total == 0:
+        raise AudioError(path, AudioProblem.EMPTY, "no samples decoded")
+    if meta.exact and total < _TRUNCATION_TOLERANCE * meta.frames:
+        raise AudioError(path, AudioProblem.CORRUPT,
+                         f"truncated: the header promises {meta.frames} frames, only {total} decode")
 
 
-def _stream_ffmpeg(path: Path, sr: int, block_seconds: float) -> Iterator[np.ndarray]:
-    _require_ffmpeg(path)
-    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-f", "f32le", "-ac", "1", "-ar", str(sr), "-"]
-    block_bytes = int(block_seconds * sr) * 4
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None
-        while True:
-            chunk = proc.stdout.read(block_bytes)
-            if not chunk:
-                break
-            yield np.frombuffer(chunk[: len(chunk) // 4 * 4], dtype=np.float32).copy()
-        proc.wait()
+def _stream_ffmpeg(path: Path, sr: int | None, block_seconds: float) -> Iterator[np.ndarray]:
+    native = _ffprobe_info(path)
+    out_sr = sr or native.sample_rate
+    channels = max(1, native.channels)
+    resampler = None if native.sample_rate == out_sr else soxr.ResampleStream(
+        native.sample_rate, out_sr, 1, dtype="float32", quality="HQ")
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0", "-f", "f32le",
+           "-acodec", "pcm_f32le", "-"]
+    block_bytes = max(1, int(block_seconds * native.sample_rate)) * 4 * channels
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        try:
+            assert proc.stdout is not None
+            while True:
+                chunk = proc.stdout.read(block_bytes)
+                last = len(chunk) < block_bytes
+                frames = np.frombuffer(chunk[: len(chunk) // (4 * channels) * 4 * channels], dtype=np.float32)
+                y = _to_mono(frames.reshape(-1, channels)) if channels > 1 else frames
+                if resampler is not None:
+                    y = resampler.resample_chunk(np.ascontiguousarray(y), last=last)
+                if y.size:
+                    yield np.array(y, dtype=np.float32)
+                if last:
+                    break
+            proc.wait()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
         if proc.returncode != 0:
-            err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-            raise AudioError(path, AudioProblem.CORRUPT, err.strip()[:200])
+            err.seek(0)
+            msg = (err.read().decode(errors="replace").strip().splitlines() or ["decode failed"])[-1]
+            raise AudioError(path, AudioProblem.CORRUPT, f"ffmpeg: {msg[:200]}")
 
 
 def stream_segments(
@@ -304,10 +697,13 @@ def stream_segments(
     """Yield ``(start_seconds, segment)`` over a whole file with bounded memory.
 
     Segments are ``seconds`` long every ``hop_seconds`` (default: back to back); the final partial
-    segment is zero-padded when it holds at least half a segment of audio.
+    segment is zero-padded when it holds at least half a segment of audio (a file shorter than one
+    segment yields one padded segment).
     """
     seg_len = int(round(seconds * sr))
     hop = int(round((hop_seconds or seconds) * sr))
+    if seg_len <= 0 or hop <= 0:
+        raise ValueError("segment length and hop must be positive")
     buf = np.zeros(0, dtype=np.float32)
     consumed = 0  # samples dropped from the front of buf
     next_start = 0
@@ -322,16 +718,15 @@ def stream_segments(
             buf = buf[drop:]
             consumed += drop
     tail = consumed + buf.size - next_start
-    if tail >= seg_len // 2 or next_start == 0 and tail > 0:
+    if tail >= seg_len // 2 or (next_start == 0 and tail > 0):
         a = next_start - consumed
         yield next_start / sr, crop_or_pad(buf[a:], seg_len)
 
 
-def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
-    """SHA-1 of a file's bytes (for duplicate detection and checksums)."""
-    import hashlib
-
-    h = hashlib.sha1()
+# --------------------------------------------------------------------------- files
+def file_hash(path: str | Path, chunk: int = 1 << 20, algorithm: str = "sha1") -> str:
+    """Hex digest of a file's bytes (sha1 by default: duplicate detection and checksums)."""
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while data := f.read(chunk):
             h.update(data)
@@ -345,7 +740,7 @@ def iter_audio_files(root: str | Path) -> Iterator[Path]:
         yield root
         return
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if is_audio_path(name) and not name.startswith("._"):
                 yield Path(dirpath) / name

@@ -1,0 +1,311 @@
+"""Download the public datasets: resumable HTTP, checksum verification, extraction.
+
+Every URL and checksum lives in :data:`ARCHIVES` (the one place to change them). A download goes
+to ``<dest>/<file>.part`` and resumes from there with an HTTP ``Range`` request, after a dropped
+connection (retried at once) or in a later run; only a file whose checksum matches is renamed to
+``<dest>/<file>`` and extracted. A checksum mismatch is refused: the bad file is deleted (resuming
+it could never fix it) and :class:`DownloadError` says what was expected and what arrived.
+
+``GENRELAB_MIRROR=<base URL>`` fetches every archive as ``<base URL>/<file name>`` instead (a local
+mirror, or the test server); tests can also pass their own table to :func:`download`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import tarfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass, replace
+from http.client import HTTPException
+from pathlib import Path
+from typing import Callable
+
+from genrelab.types import DataError
+
+USER_AGENT = "genrelab/0.1 (+dataset download)"
+CHUNK = 1 << 20
+MIRROR_ENV = "GENRELAB_MIRROR"
+
+
+class DownloadError(DataError):
+    """A download that failed, or whose checksum did not match."""
+
+
+@dataclass(frozen=True)
+class Archive:
+    """One downloadable archive. ``checksum`` is ``"<algorithm>:<hex>"`` (sha1, md5, sha256) or None."""
+
+    name: str
+    urls: tuple[str, ...]
+    filename: str
+    checksum: str | None
+    description: str
+    extracts_to: str = ""
+    approx_size: str = ""
+
+
+#: The public archives. GTZAN: the original Marsyas/UVic archive (md5 as published by mirdata's
+#: loader) with the Hugging Face copy of the same file as a fallback. FMA: the official archives
+#: and the sha1 sums listed in the FMA README (github.com/mdeff/fma).
+ARCHIVES: dict[str, Archive] = {
+    "gtzan": Archive(
+        "gtzan",
+        ("http://opihi.cs.uvic.ca/sound/genres.tar.gz",
+         "https://huggingface.co/datasets/marsyas/gtzan/resolve/main/data/genres.tar.gz"),
+        "genres.tar.gz", "md5:5b3d6dddb579ab49814ab86dba69e7c7",
+        "GTZAN genre collection: 1000 x 30 s .au clips, 10 genres (original layout genres/<genre>/)",
+        "genres", "1.2 GB"),
+    "fma-metadata": Archive(
+        "fma-metadata", ("https://os.unil.cloud.switch.ch/fma/fma_metadata.zip",), "fma_metadata.zip",
+        "sha1:f0df49ffe5f2a6008d7dc83c6915b31835dfe733",
+        "FMA metadata: tracks.csv, genres.csv, features.csv, echonest.csv", "fma_metadata", "342 MB"),
+    "fma-small": Archive(
+        "fma-small", ("https://os.unil.cloud.switch.ch/fma/fma_small.zip",), "fma_small.zip",
+        "sha1:ade154f733639d52e35e32f5593efe5be76c6d70",
+        "FMA small: 8,000 clips of 30 s, 8 balanced genres", "fma_small", "7.2 GB"),
+    "fma-medium": Archive(
+        "fma-medium", ("https://os.unil.cloud.switch.ch/fma/fma_medium.zip",), "fma_medium.zip",
+        "sha1:c67b69ea232021025fca9231fc1c7c1a063ab50b",
+        "FMA medium: 25,000 clips of 30 s, 16 unbalanced genres", "fma_medium", "22 GB"),
+    "fma-large": Archive(
+        "fma-large", ("https://os.unil.cloud.switch.ch/fma/fma_large.zip",), "fma_large.zip",
+        "sha1:497109f4dd721066b5ce5e5f250ec604dc78939e",
+        "FMA large: 106,574 clips of 30 s, 161 unbalanced genres", "fma_large", "93 GB"),
+    "fma-full": Archive(
+        "fma-full", ("https://os.unil.cloud.switch.ch/fma/fma_full.zip",), "fma_full.zip",
+        "sha1:0f0ace23fbe9ba30ecb7e95f763e435ea802b8ab",
+        "FMA full: 106,574 untrimmed tracks, 161 unbalanced genres", "fma_full", "879 GB"),
+}
+
+Progress = Callable[[int, int | None], None]  # (bytes so far, total bytes or None)
+
+
+def resolve(name: str, archives: dict[str, Archive] | None = None, url: str | None = None,
+            checksum: str | None = None) -> Archive:
+    """The archive called ``name`` with the mirror (``GENRELAB_MIRROR``) and overrides applied."""
+    table = ARCHIVES if archives is None else archives
+    if name not in table:
+        raise DownloadError(f"unknown dataset {name!r}; one of {', '.join(table)}")
+    arch = table[name]
+    mirror = os.environ.get(MIRROR_ENV)
+    if mirror:
+        arch = replace(arch, urls=(mirror.rstrip("/") + "/" + arch.filename,))
+    if url:
+        arch = replace(arch, urls=(url,))
+    if checksum is not None:
+        arch = replace(arch, checksum=checksum or None)
+    return arch
+
+
+def hash_file(path: Path, checksum: str) -> str:
+    """Hex digest of ``path`` with the algorithm named in ``checksum`` (``sha1:...``)."""
+    algorithm = checksum.split(":", 1)[0] if ":" in checksum else "sha1"
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while data := f.read(CHUNK):
+            h.update(data)
+    return h.hexdigest()
+
+
+def verify(path: Path, checksum: str | None) -> tuple[bool, str]:
+    """(matches, actual digest); a missing checksum matches anything."""
+    if not checksum:
+        return True, ""
+    expected = checksum.split(":", 1)[-1].lower()
+    actual = hash_file(path, checksum)
+    return actual == expected, actual
+
+
+def fetch(url: str, dest: Path, *, checksum: str | None = None, progress: Progress | None = None,
+          retries: int = 5, timeout: float = 30.0, backoff: float = 0.5) -> Path:
+    """Download ``url`` to ``dest`` through ``dest.part``, resuming a partial file; verify ``checksum``.
+
+    A dropped connection is retried (``retries`` times) from where it stopped; a later call resumes
+    from the kept ``.part`` file. Returns ``dest``. Raises :class:`DownloadError`.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    failures = 0
+    while True:
+        have = part.stat().st_size if part.exists() else 0
+        try:
+            done = _fetch_once(url, part, have, progress, timeout)
+        except (urllib.error.URLError, HTTPException, ConnectionError, socket.timeout, TimeoutError, OSError) as exc:
+            if isinstance(exc, urllib.error.HTTPError) and exc.code not in (408, 429, 500, 502, 503, 504):
+                raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+            failures += 1
+            if failures > retries:
+                kept = part.stat().st_size if part.exists() else 0
+                raise DownloadError(
+                    f"{url}: download interrupted ({exc}); {kept:,} bytes kept in {part}, run again to resume"
+                ) from None
+            time.sleep(backoff * failures)
+            continue
+        if done:
+            break
+        failures += 1  # the server closed early without an error: resume
+        if failures > retries:
+            kept = part.stat().st_size if part.exists() else 0
+            raise DownloadError(
+                f"{url}: the server keeps closing the connection early; {kept:,} bytes kept in {part}, "
+                "run again to resume"
+            )
+        time.sleep(backoff * failures)
+    ok, actual = verify(part, checksum)
+    if not ok:
+        size = part.stat().st_size
+        part.unlink()
+        algorithm = checksum.split(":", 1)[0] if checksum and ":" in checksum else "sha1"
+        raise DownloadError(
+            f"{url}: checksum mismatch, expected {checksum}, got {algorithm}:{actual} ({size:,} bytes); "
+            "the file was deleted and nothing was extracted"
+        )
+    part.replace(dest)
+    return dest
+
+
+def _fetch_once(url: str, part: Path, have: int, progress: Progress | None, timeout: float) -> bool:
+    """One HTTP request appending to ``part`` from byte ``have``; True when the file is complete."""
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to send: the part file is already whole
+            return True
+        raise
+    with resp:
+        status = getattr(resp, "status", 200)
+        length = resp.headers.get("Content-Length")
+        if have and status == 206:
+            mode, start = "ab", have
+            total = _total_from_range(resp.headers.get("Content-Range"), have, length)
+        else:  # 200: the server ignored the range (or nothing was there): start over
+            mode, start = "wb", 0
+            total = int(length) if length is not None else None
+        expected_body = int(length) if length is not None else None
+        received = 0
+        with open(part, mode) as f:
+            if progress:
+                progress(start, total)
+            while True:
+                chunk = resp.read(CHUNK)
+                if not chunk:
+                    break
+                f.write(chunk)
+                received += len(chunk)
+                if progress:
+                    progress(start + received, total)
+    if expected_body is not None and received < expected_body:
+        return False
+    return True
+
+
+def _total_from_range(content_range: str | None, have: int, length: str | None) -> int | None:
+    # "bytes 100-999/1000"
+    if content_range and "/" in content_range:
+        tail = content_range.rsplit("/", 1)[1].strip()
+        if tail.isdigit():
+            return int(tail)
+    return have + int(length) if length is not None else None
+
+
+def extract(archive: Path, dest: Path) -> list[str]:
+    """Extract a zip or tar archive into ``dest`` (refusing members that would land outside it).
+
+    Returns the top-level names it created.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    root = dest.resolve()
+    tops: set[str] = set()
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            for member in z.infolist():
+                _check_member(member.filename, root, archive)
+                tops.add(member.filename.split("/", 1)[0])
+            z.extractall(dest)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as t:
+            members = t.getmembers()
+            for member in members:
+                _check_member(member.name, root, archive)
+                if member.issym() or member.islnk():
+                    _check_member(os.path.join(os.path.dirname(member.name), member.linkname), root, archive)
+                tops.add(member.name.lstrip("./").split("/", 1)[0])
+            if hasattr(tarfile, "data_filter"):
+                t.extractall(dest, members=members, filter="data")
+            else:  # pragma: no cover - Python < 3.11.4
+                t.extractall(dest, members=members)
+    else:
+        raise DownloadError(f"{archive}: neither a zip nor a tar archive")
+    return sorted(n for n in tops if n)
+
+
+def _check_member(name: str, root: Path, archive: Path) -> None:
+    target = (root / name).resolve()
+    if os.path.isabs(name) or not (target == root or root in target.parents):
+        raise DownloadError(f"{archive}: member {name!r} would extract outside {root}; refused")
+
+
+@dataclass
+class DownloadResult:
+    archive: Path
+    extracted: list[str]
+    skipped_download: bool
+    skipped_extract: bool
+
+
+def download(name: str, dest: str | Path, *, archives: dict[str, Archive] | None = None, url: str | None = None,
+             checksum: str | None = None, do_extract: bool = True, keep_archive: bool = True,
+             progress: Progress | None = None, retries: int = 5, timeout: float = 30.0,
+             backoff: float = 0.5) -> DownloadResult:
+    """Download (resuming), verify and extract the archive ``name`` into ``dest``.
+
+    An archive already there with the right checksum is not fetched again, and one already
+    extracted (a ``.<file>.extracted`` marker) is not extracted again. URLs are tried in order.
+    """
+    arch = resolve(name, archives, url, checksum)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / arch.filename
+    marker = dest / f".{arch.filename}.extracted"
+    if marker.is_file() and not target.exists():
+        return DownloadResult(target, marker.read_text().split(), True, True)
+    skipped = False
+    if target.is_file() and verify(target, arch.checksum)[0]:
+        skipped = True
+    else:
+        if target.is_file():
+            target.unlink()  # a whole file with the wrong checksum: fetch it again
+        errors = []
+        for u in arch.urls:
+            try:
+                fetch(u, target, checksum=arch.checksum, progress=progress, retries=retries, timeout=timeout,
+                      backoff=backoff)
+                break
+            except DownloadError as exc:
+                errors.append(str(exc))
+                if "checksum mismatch" in str(exc):
+                    raise
+        else:
+            raise DownloadError("; ".join(errors))
+    extracted: list[str] = []
+    skipped_extract = True
+    if do_extract:
+        if marker.is_file() and skipped:
+            extracted = marker.read_text().split()
+        else:
+            extracted = extract(target, dest)
+            marker.write_text("\n".join(extracted) + "\n")
+            skipped_extract = False
+        if not keep_archive:
+            target.unlink()
+    return DownloadResult(target, extracted, skipped, skipped_extract)
