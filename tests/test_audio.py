@@ -449,7 +449,6 @@ def test_twenty_minute_file_streams_in_bounded_memory(tmp_path):
     finally:
         tracemalloc.stop()
     assert count == minutes * 20
-    print(f"peak {peak / 1e6:.1f} MB")
     assert peak < 40e6 < full_decode_bytes / 2, f"peak {peak / 1e6:.1f} MB"
     assert energy / count == pytest.approx(0.08, rel=0.05)
     for k, seg in picks.items():  # continuity: equal to an independent read around the segment

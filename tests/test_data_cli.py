@@ -102,6 +102,23 @@ def test_check_clean_folder_strict_passes(tmp_path, monkeypatch):
     assert invoke("check", tmp_path / "missing").exit_code == 2
 
 
+def test_check_compares_a_shipped_checksums_list(tmp_path):
+    root = tmp_path / "fma_small"
+    (root / "000").mkdir(parents=True)
+    t = np.arange(22050 * 2) / 22050
+    for i, f in enumerate((440, 550)):
+        sf.write(root / "000" / f"00000{i}.wav", (0.3 * np.sin(2 * np.pi * f * t)).astype(np.float32), 22050)
+    good = hashlib.sha1((root / "000" / "000000.wav").read_bytes()).hexdigest()
+    (root / "checksums").write_text(f"{good}  000/000000.wav\n{'0' * 40}  000/000001.wav\n")
+    out = tmp_path / "c.csv"
+    r = invoke("check", root, "--csv", out, "--jobs", "1")
+    rows = read_csv(out)
+    assert rows["000000.wav"]["status"] == "ok" and rows["000000.wav"]["checksum"] == "match"
+    assert rows["000001.wav"]["status"] == "corrupt" and rows["000001.wav"]["checksum"] == "mismatch"
+    assert "differs from the one listed" in rows["000001.wav"]["detail"]
+    assert "checksums: 1 file(s) match the shipped list, 1 differ" in r.output
+
+
 def test_check_file_reports_without_raising(tmp_path):
     assert check_file(tmp_path / "nope.wav").status == "missing"
     d = tmp_path / "dir.wav"
@@ -125,6 +142,9 @@ def test_check_all_real_shared_clips_are_healthy(shared_data, tmp_path):
         rows = read_csv(out_csv)
         assert len(rows) == {"gtzan": 84, "fma": 12}[sub]
         assert {r["status"] for r in rows.values()} == {"ok"}
+        if sub == "fma":  # every mp3 also matches the official fma_small/checksums list
+            assert {r["checksum"] for r in rows.values()} == {"match"}
+            assert "checksums: 12 file(s) match" in result.output
     assert time.perf_counter() - start < 30
 
 

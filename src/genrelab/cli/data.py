@@ -70,7 +70,7 @@ def check(
                   console=console, transient=True) as bar:
         task = bar.add_task("check", total=len(files))
         reports = chk.check_files(files, min_seconds=min_seconds, jobs=jobs or None,
-                                  on_done=lambda _r: bar.advance(task))
+                                  on_done=lambda _r: bar.advance(task), checksums=chk.find_checksums(root))
     counts = chk.summarize(reports)
     bad = [r for r in reports if not r.ok]
     shown = reports if show_ok else bad
@@ -85,6 +85,10 @@ def check(
                           "" if r.duration is None else f"{r.duration:.1f}")
         console.print(table)
     console.print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    verified = sum(r.checksum == "match" for r in reports)
+    if verified or any(r.checksum for r in reports):
+        console.print(f"checksums: {verified} file(s) match the shipped list, "
+                      f"{sum(r.checksum == 'mismatch' for r in reports)} differ")
     if not no_csv:
         out = chk.write_csv(reports, csv_path or _default_csv(root))
         console.print(f"csv: {out}")

@@ -4,6 +4,9 @@ Each file is streamed block by block at its native rate (bounded memory, even fo
 and reported as ``ok`` or with one problem: ``missing``, ``empty``, ``not-audio``, ``corrupt``
 (including truncation), ``too-short``, ``silent``, ``non-finite``, ``unsupported`` (an m4a without
 ffmpeg), or ``duplicate`` (same bytes as another file, by SHA-1).
+
+Where the collection ships a ``sha1sum``-style list (FMA's ``fma_small/checksums``), every listed
+file's SHA-1 is compared with it too: a mismatch is reported as ``corrupt``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class FileReport:
     size: int = 0
     sha1: str = ""
     duplicate_of: str = ""
+    checksum: str = ""  # "match" / "mismatch" against a shipped checksums list, "" when not listed
 
     @property
     def ok(self) -> bool:
@@ -95,11 +99,51 @@ def mark_duplicates(reports: list[FileReport]) -> None:
                 r.status, r.detail = DUPLICATE, f"same bytes as {first.path}"
 
 
+CHECKSUM_FILES = ("checksums", "SHA1SUMS", "sha1sums.txt")
+
+
+def find_checksums(root: str | Path) -> dict[str, tuple[str, str]]:
+    """``{resolved file path: (sha1, list file)}`` from every sha1sum-style list under ``root``."""
+    root = Path(root)
+    out: dict[str, tuple[str, str]] = {}
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name not in CHECKSUM_FILES:
+                continue
+            listing = Path(dirpath) / name
+            try:
+                lines = listing.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                digest, _, rel = line.strip().partition(" ")
+                rel = rel.strip().lstrip("*")
+                if len(digest) == 40 and rel:
+                    out[str((listing.parent / rel).resolve())] = (digest.lower(), str(listing))
+    return out
+
+
+def compare_checksums(reports: list[FileReport], checksums: dict[str, tuple[str, str]]) -> None:
+    """Mark each listed file ``match`` or ``mismatch``; a mismatching healthy-looking file is corrupt."""
+    for r in reports:
+        listed = checksums.get(str(Path(r.path).resolve()))
+        if listed is None or not r.sha1:
+            continue
+        expected, listing = listed
+        r.checksum = "match" if r.sha1 == expected else "mismatch"
+        if r.checksum == "mismatch" and r.status in (OK, DUPLICATE):
+            r.status, r.detail = AudioProblem.CORRUPT.value, f"SHA-1 differs from the one listed in {listing}"
+
+
 def check_files(
     paths: Iterable[str | Path], min_seconds: float = 1.0, jobs: int | None = None,
-    on_done: Callable[[FileReport], None] | None = None,
+    on_done: Callable[[FileReport], None] | None = None, checksums: dict[str, tuple[str, str]] | None = None,
 ) -> list[FileReport]:
-    """Check every file (in ``jobs`` worker processes; 1 = in this process), then mark duplicates.
+    """Check every file (in ``jobs`` worker processes; 1 = in this process), then mark duplicates and
+    compare with ``checksums`` (from :func:`find_checksums`).
 
     Reports come back in the order of ``paths``. ``on_done`` is called as each file finishes.
     """
@@ -128,6 +172,8 @@ def check_files(
                     on_done(rep)
     reports = [results[p] for p in paths]
     mark_duplicates(reports)
+    if checksums:
+        compare_checksums(reports, checksums)
     return reports
 
 
