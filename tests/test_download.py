@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import random
+import shutil
 import tarfile
 import zipfile
 
@@ -136,8 +137,20 @@ def test_remove_archive_and_no_extract(tmp_path, server, archive):
     assert not res.archive.exists() and extracted(tmp_path / "a") == PAYLOAD
     again = dl.download("fma-small", tmp_path / "a", archives=table(server, archive))
     assert again.skipped_download and again.skipped_extract  # the marker remembers
+    shutil.rmtree(tmp_path / "a" / "fma_small")  # the extracted data removed by hand: fetched again
+    third = dl.download("fma-small", tmp_path / "a", archives=table(server, archive))
+    assert not third.skipped_download and extracted(tmp_path / "a") == PAYLOAD
     res = dl.download("fma-small", tmp_path / "b", archives=table(server, archive), do_extract=False)
     assert res.archive.is_file() and not (tmp_path / "b" / "fma_small").exists()
+
+
+def test_unwritable_destination_fails_at_once(tmp_path, server, archive, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dl, "_fetch_once", no_space)
+    with pytest.raises(dl.DownloadError, match="No space left"):
+        dl.fetch(server.url("fma_small.zip"), tmp_path / "x.zip", backoff=5.0)  # no retry, so no 5 s wait
 
 
 def test_http_errors_and_unknown_names(tmp_path, server):

@@ -12,6 +12,7 @@ mirror, or the test server); tests can also pass their own table to :func:`downl
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import socket
@@ -28,6 +29,7 @@ from typing import Callable
 from genrelab.types import DataError
 
 USER_AGENT = "genrelab/0.1 (+dataset download)"
+_LOCAL_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EISDIR, errno.EDQUOT}
 CHUNK = 1 << 20
 MIRROR_ENV = "GENRELAB_MIRROR"
 
@@ -139,6 +141,8 @@ def fetch(url: str, dest: Path, *, checksum: str | None = None, progress: Progre
         except (urllib.error.URLError, HTTPException, ConnectionError, socket.timeout, TimeoutError, OSError) as exc:
             if isinstance(exc, urllib.error.HTTPError) and exc.code not in (408, 429, 500, 502, 503, 504):
                 raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
+            if getattr(exc, "errno", None) in _LOCAL_ERRNOS:  # our disk, not the network: retrying won't help
+                raise DownloadError(f"cannot write {part}: {exc.strerror or exc}") from None
             failures += 1
             if failures > retries:
                 kept = part.stat().st_size if part.exists() else 0
@@ -277,8 +281,10 @@ def download(name: str, dest: str | Path, *, archives: dict[str, Archive] | None
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / arch.filename
     marker = dest / f".{arch.filename}.extracted"
-    if marker.is_file() and not target.exists():
-        return DownloadResult(target, marker.read_text().split(), True, True)
+    tops = marker.read_text().split() if marker.is_file() else []
+    done = bool(tops) and all((dest / t).exists() for t in tops)  # extracted before, still there
+    if done and not target.exists():
+        return DownloadResult(target, tops, True, True)
     skipped = False
     if target.is_file() and verify(target, arch.checksum)[0]:
         skipped = True
@@ -300,8 +306,8 @@ def download(name: str, dest: str | Path, *, archives: dict[str, Archive] | None
     extracted: list[str] = []
     skipped_extract = True
     if do_extract:
-        if marker.is_file() and skipped:
-            extracted = marker.read_text().split()
+        if done and skipped:
+            extracted = tops
         else:
             extracted = extract(target, dest)
             marker.write_text("\n".join(extracted) + "\n")
