@@ -1,0 +1,199 @@
+"""Compiled (numba) kernels of the fast GTZAN-feature path.
+
+Running median along the last axis, equal to ``scipy.ndimage.median_filter(..., mode="reflect")``:
+
+Harmonic/percussive separation (librosa's HPSS) spends almost all its time in two 31-tap median
+filters over the magnitude spectrogram. ``scipy.ndimage.median_filter`` selects each median from
+scratch; here each row keeps a sorted window and replaces one value per step (a few dozen
+comparisons and moves), compiled with numba and parallel over rows. A median is a selection, so
+the result is bit-identical to scipy's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+try:  # numba is a librosa dependency, so it is always installed with genrelab
+    import numba
+
+    _HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    _HAVE_NUMBA = False
+
+
+def _reflect_py(j: int, n: int) -> int:
+    # scipy "reflect" (d c b a | a b c d | d c b a): period 2n
+    period = 2 * n
+    j %= period
+    return j if j < n else period - 1 - j
+
+
+if _HAVE_NUMBA:
+
+    @numba.njit(cache=True, inline="always")
+    def _reflect(j, n):
+        period = 2 * n
+        j = j % period
+        if j < 0:
+            j += period
+        if j < n:
+            return j
+        return period - 1 - j
+
+    @numba.njit(cache=True)
+    def _median_row(row, k, out, pad):
+        n = row.shape[0]
+        h = k // 2
+        # reflect-padded copy of the row: pad[j] = row[reflect(j - h)]
+        for j in range(n + 2 * h):
+            pad[j] = row[_reflect(j - h, n)]
+        buf = np.empty(k, dtype=row.dtype)
+        for m in range(k):
+            buf[m] = pad[m]
+        buf.sort()
+        out[0] = buf[h]
+        for i in range(1, n):
+            old = pad[i - 1]
+            new = pad[i - 1 + k]
+            if old != new:
+                # locate one copy of the outgoing value (binary search), then slide the new one in
+                lo = 0
+                hi = k
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if buf[mid] < old:
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                j = lo
+                if new > old:
+                    while j + 1 < k and buf[j + 1] < new:
+                        buf[j] = buf[j + 1]
+                        j += 1
+                else:
+                    while j > 0 and buf[j - 1] > new:
+                        buf[j] = buf[j - 1]
+                        j -= 1
+                buf[j] = new
+            out[i] = buf[h]
+
+    @numba.njit(cache=True, parallel=True)
+    def _median_rows(x, k, out):
+        n = x.shape[1]
+        for r in numba.prange(x.shape[0]):
+            pad = np.empty(n + k, dtype=x.dtype)
+            _median_row(x[r], k, out[r], pad)
+
+
+def median_filter_last_axis(x: np.ndarray, size: int) -> np.ndarray:
+    """Running median of odd ``size`` along the last axis of a 2-D array (scipy "reflect" borders)."""
+    x = np.ascontiguousarray(x)
+    if x.ndim != 2:
+        raise ValueError("median_filter_last_axis expects a 2-D array")
+    if size % 2 == 0:
+        # scipy centres even windows differently; the studies only use odd kernels (31)
+        from scipy.ndimage import median_filter
+
+        return median_filter(x, size=(1, size), mode="reflect")
+    if not _HAVE_NUMBA or x.shape[1] <= size // 2 or not np.isfinite(x).all():  # pragma: no cover - fallback
+        from scipy.ndimage import median_filter
+
+        return median_filter(x, size=(1, size), mode="reflect")
+    out = np.empty_like(x)
+    _median_rows(x, int(size), out)
+    return out
+
+
+def median_filter_axis(x: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Running median along ``axis`` (0 or 1) of a 2-D array."""
+    if axis in (-1, 1):
+        return median_filter_last_axis(x, size)
+    return median_filter_last_axis(np.ascontiguousarray(x.T), size).T
+
+
+# --------------------------------------------------------------------------- per-frame kernels
+
+if _HAVE_NUMBA:
+
+    @numba.njit(cache=True, parallel=True)
+    def _spectral_stats(S, freqs, roll_percent):
+        """Per frame (rows of S, (frames, bins) float32): sum, sum*f, sum*f^2 (float64), rolloff bin.
+
+        The rolloff bin is the first whose float32 running sum reaches ``roll_percent`` of the total,
+        as ``np.cumsum`` (sequential float32) in librosa.feature.spectral_rolloff.
+        """
+        T, F = S.shape
+        out = np.zeros((T, 3))
+        roll = np.zeros(T, dtype=np.int64)
+        rp = np.float32(roll_percent)
+        for t in numba.prange(T):
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            c = np.float32(0.0)
+            for f in range(F):
+                v = S[t, f]
+                c += v
+                fv = freqs[f]
+                s0 += v
+                s1 += v * fv
+                s2 += v * fv * fv
+            thr = rp * c
+            acc = np.float32(0.0)
+            idx = 0
+            for f in range(F):
+                acc += S[t, f]
+                if acc >= thr:
+                    idx = f
+                    break
+            out[t, 0] = s0
+            out[t, 1] = s1
+            out[t, 2] = s2
+            roll[t] = idx
+        return out, roll
+
+    @numba.njit(cache=True, parallel=True)
+    def _hpss_harmonic(X, harm, perc):
+        """``X * softmask(harm, perc, power=2, split_zeros=True)`` (librosa's harmonic STFT)."""
+        T, F = X.shape
+        out = np.empty_like(X)
+        tiny = np.finfo(np.float32).tiny
+        for t in numba.prange(T):
+            for f in range(F):
+                h = harm[t, f]
+                p = perc[t, f]
+                z = h if h > p else p
+                if z < tiny:
+                    m = np.float32(0.5)
+                else:
+                    a = (h / z) ** 2
+                    b = (p / z) ** 2
+                    m = a / (a + b)
+                out[t, f] = X[t, f] * m
+        return out
+
+
+def spectral_stats(S: np.ndarray, freqs: np.ndarray, roll_percent: float = 0.85):
+    """``(sums (frames, 3) float64, rolloff_bin (frames,))`` for a magnitude spectrogram ``(frames, bins)``."""
+    S = np.ascontiguousarray(S, dtype=np.float32)
+    if _HAVE_NUMBA:
+        return _spectral_stats(S, np.asarray(freqs, dtype=np.float64), roll_percent)
+    S64 = S.astype(np.float64)  # pragma: no cover - fallback
+    sums = np.stack([S64.sum(1), S64 @ freqs, S64 @ freqs ** 2], axis=1)
+    cs = np.cumsum(S, axis=1)
+    roll = np.argmax(cs >= np.float32(roll_percent) * cs[:, -1:], axis=1)
+    return sums, roll
+
+
+def hpss_harmonic(X: np.ndarray, harm: np.ndarray, perc: np.ndarray) -> np.ndarray:
+    """Harmonic STFT: ``X`` times librosa's soft mask ``harm**2 / (harm**2 + perc**2)``."""
+    if _HAVE_NUMBA:
+        return _hpss_harmonic(np.ascontiguousarray(X), np.ascontiguousarray(harm),
+                              np.ascontiguousarray(perc))
+    Z = np.maximum(harm, perc)  # pragma: no cover - fallback
+    bad = Z < np.finfo(np.float32).tiny
+    Z[bad] = 1
+    a, b = (harm / Z) ** 2, (perc / Z) ** 2
+    m = a / (a + b)
+    m[bad] = 0.5
+    return X * m
