@@ -19,7 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-COMMAND_MODULES = ("data", "features", "models", "train", "classify", "tags")
+COMMAND_MODULES = ("data", "features", "models", "train", "report", "classify", "tags")
 
 
 @app.callback()

@@ -1,0 +1,60 @@
+"""``genrelab report RUNS... --out DIR``: compare many runs as Markdown, CSV and one self-contained HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("report")
+    def report(
+        runs: List[Path] = typer.Argument(
+            ..., help="Run directories (each with a metrics.json) or parent folders searched recursively.",
+            show_default=False,
+        ),
+        out: Path = typer.Option(..., "--out", "-o", help="Folder for report.md, report.csv and report.html."),
+        sort: str = typer.Option(
+            "accuracy", "--sort", "-s",
+            help="Metric to sort by: accuracy, precision, recall, f1, recall_variance, log_loss, train_time_s, "
+                 "n_params, epochs, model, recall[<genre>], per_genre.<genre>.f1 ... Scores sort best first.",
+        ),
+        formats: str = typer.Option("md,csv,html", "--format", "-f", help="Comma-separated: md, csv, html."),
+        reverse: bool = typer.Option(False, "--reverse", help="Reverse the natural sort order."),
+        all_levels: bool = typer.Option(
+            False, "--all-levels", help="Also report the other scoring levels a run recorded (segment, track vote)."),
+        plots: bool = typer.Option(True, "--plots/--no-plots", help="Embed plots in the HTML page."),
+        title: str = typer.Option("genrelab comparison report", "--title", help="Report title."),
+    ) -> None:
+        """Compare runs: the studies' columns (model, optimiser, epochs, time, accuracy with CI, precision,
+        recall, F1, per-genre recall, recall variance, parameters), grouped by split type and scoring level."""
+        from genrelab import reports
+
+        fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+        bad = [f for f in fmts if f not in reports.FORMATS]
+        if bad or not fmts:
+            raise typer.BadParameter(f"choose from {', '.join(reports.FORMATS)}", param_hint="--format")
+        missing = [str(p) for p in runs if not p.exists()]
+        if missing:
+            typer.echo(f"error: no such path: {', '.join(missing)}", err=True)
+            raise typer.Exit(2)
+        records, skipped = reports.load_runs(runs, all_levels=all_levels)
+        if not records:
+            typer.echo("error: no metrics.json found under " + ", ".join(map(str, runs)), err=True)
+            for p, why in skipped:
+                typer.echo(f"  skipped {p}: {why}", err=True)
+            raise typer.Exit(1)
+        descending: Optional[bool] = (not reports.natural_descending(sort)) if reverse else None
+        try:
+            reports.group_records(records, sort, descending)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--sort") from None
+        written = reports.write_report(records, out, sort=sort, formats=fmts, descending=descending,
+                                       title=title, plots=plots, skipped=skipped)
+        typer.echo(f"{len(records)} run(s)" + (f", {len(skipped)} skipped" if skipped else ""))
+        for p, why in skipped:
+            typer.echo(f"  skipped {p}: {why}", err=True)
+        for fmt, path in written.items():
+            typer.echo(f"{fmt}: {path}")
