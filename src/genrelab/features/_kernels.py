@@ -5,13 +5,47 @@ Running median along the last axis, equal to ``scipy.ndimage.median_filter(..., 
 Harmonic/percussive separation (librosa's HPSS) spends almost all its time in two 31-tap median
 filters over the magnitude spectrogram. ``scipy.ndimage.median_filter`` selects each median from
 scratch; here each row keeps a sorted window and replaces one value per step (a few dozen
-comparisons and moves), compiled with numba and parallel over rows. A median is a selection, so
-the result is bit-identical to scipy's.
+comparisons and moves), compiled with numba. A median is a selection, so the result is
+bit-identical to scipy's.
+
+Parallelism: the kernels release the GIL (``nogil``) and rows are split over a few Python threads
+(:func:`set_num_threads`, default ``min(4, cpu_count)``). No OpenMP/TBB threading layer is used,
+so processes that use these kernels can fork worker processes safely, and concurrent callers
+(threads) are fine.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+
+_NUM_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def set_num_threads(n: int) -> None:
+    """Threads used by the kernels of this module (1 in worker processes that already use one core each)."""
+    global _NUM_THREADS
+    _NUM_THREADS = max(1, int(n))
+
+
+def get_num_threads() -> int:
+    return _NUM_THREADS
+
+
+def _run_chunks(fn, n_rows: int, *args) -> None:
+    """Call ``fn(start, stop, *args)`` over row chunks, in threads when more than one is configured."""
+    k = min(_NUM_THREADS, max(1, n_rows // 64))
+    if k <= 1:
+        fn(0, n_rows, *args)
+        return
+    bounds = [n_rows * i // k for i in range(k + 1)]
+    with ThreadPoolExecutor(max_workers=k) as ex:
+        futs = [ex.submit(fn, bounds[i], bounds[i + 1], *args) for i in range(k)]
+        for f in futs:
+            f.result()
+
 
 try:  # numba is a librosa dependency, so it is always installed with genrelab
     import numba
@@ -30,7 +64,7 @@ def _reflect_py(j: int, n: int) -> int:
 
 if _HAVE_NUMBA:
 
-    @numba.njit(cache=True, inline="always")
+    @numba.njit(cache=True, nogil=True)
     def _reflect(j, n):
         period = 2 * n
         j = j % period
@@ -40,7 +74,7 @@ if _HAVE_NUMBA:
             return j
         return period - 1 - j
 
-    @numba.njit(cache=True)
+    @numba.njit(cache=True, nogil=True)
     def _median_row(row, k, out, pad):
         n = row.shape[0]
         h = k // 2
@@ -77,10 +111,10 @@ if _HAVE_NUMBA:
                 buf[j] = new
             out[i] = buf[h]
 
-    @numba.njit(cache=True, parallel=True)
-    def _median_rows(x, k, out):
+    @numba.njit(cache=True, nogil=True)
+    def _median_rows(start, stop, x, k, out):
         n = x.shape[1]
-        for r in numba.prange(x.shape[0]):
+        for r in range(start, stop):
             pad = np.empty(n + k, dtype=x.dtype)
             _median_row(x[r], k, out[r], pad)
 
@@ -100,7 +134,7 @@ def median_filter_last_axis(x: np.ndarray, size: int) -> np.ndarray:
 
         return median_filter(x, size=(1, size), mode="reflect")
     out = np.empty_like(x)
-    _median_rows(x, int(size), out)
+    _run_chunks(_median_rows, x.shape[0], x, int(size), out)
     return out
 
 
@@ -115,18 +149,16 @@ def median_filter_axis(x: np.ndarray, size: int, axis: int) -> np.ndarray:
 
 if _HAVE_NUMBA:
 
-    @numba.njit(cache=True, parallel=True)
-    def _spectral_stats(S, freqs, roll_percent):
+    @numba.njit(cache=True, nogil=True)
+    def _spectral_stats_rows(start, stop, S, freqs, roll_percent, out, roll):
         """Per frame (rows of S, (frames, bins) float32): sum, sum*f, sum*f^2 (float64), rolloff bin.
 
         The rolloff bin is the first whose float32 running sum reaches ``roll_percent`` of the total,
         as ``np.cumsum`` (sequential float32) in librosa.feature.spectral_rolloff.
         """
-        T, F = S.shape
-        out = np.zeros((T, 3))
-        roll = np.zeros(T, dtype=np.int64)
+        F = S.shape[1]
         rp = np.float32(roll_percent)
-        for t in numba.prange(T):
+        for t in range(start, stop):
             s0 = 0.0
             s1 = 0.0
             s2 = 0.0
@@ -150,15 +182,13 @@ if _HAVE_NUMBA:
             out[t, 1] = s1
             out[t, 2] = s2
             roll[t] = idx
-        return out, roll
 
-    @numba.njit(cache=True, parallel=True)
-    def _hpss_harmonic(X, harm, perc):
+    @numba.njit(cache=True, nogil=True)
+    def _hpss_harmonic_rows(start, stop, X, harm, perc, out):
         """``X * softmask(harm, perc, power=2, split_zeros=True)`` (librosa's harmonic STFT)."""
-        T, F = X.shape
-        out = np.empty_like(X)
+        F = X.shape[1]
         tiny = np.finfo(np.float32).tiny
-        for t in numba.prange(T):
+        for t in range(start, stop):
             for f in range(F):
                 h = harm[t, f]
                 p = perc[t, f]
@@ -170,14 +200,17 @@ if _HAVE_NUMBA:
                     b = (p / z) ** 2
                     m = a / (a + b)
                 out[t, f] = X[t, f] * m
-        return out
 
 
 def spectral_stats(S: np.ndarray, freqs: np.ndarray, roll_percent: float = 0.85):
     """``(sums (frames, 3) float64, rolloff_bin (frames,))`` for a magnitude spectrogram ``(frames, bins)``."""
     S = np.ascontiguousarray(S, dtype=np.float32)
     if _HAVE_NUMBA:
-        return _spectral_stats(S, np.asarray(freqs, dtype=np.float64), roll_percent)
+        out = np.zeros((S.shape[0], 3))
+        roll = np.zeros(S.shape[0], dtype=np.int64)
+        _run_chunks(_spectral_stats_rows, S.shape[0], S, np.asarray(freqs, dtype=np.float64), float(roll_percent),
+                    out, roll)
+        return out, roll
     S64 = S.astype(np.float64)  # pragma: no cover - fallback
     sums = np.stack([S64.sum(1), S64 @ freqs, S64 @ freqs ** 2], axis=1)
     cs = np.cumsum(S, axis=1)
@@ -188,8 +221,10 @@ def spectral_stats(S: np.ndarray, freqs: np.ndarray, roll_percent: float = 0.85)
 def hpss_harmonic(X: np.ndarray, harm: np.ndarray, perc: np.ndarray) -> np.ndarray:
     """Harmonic STFT: ``X`` times librosa's soft mask ``harm**2 / (harm**2 + perc**2)``."""
     if _HAVE_NUMBA:
-        return _hpss_harmonic(np.ascontiguousarray(X), np.ascontiguousarray(harm),
-                              np.ascontiguousarray(perc))
+        X = np.ascontiguousarray(X)
+        out = np.empty_like(X)
+        _run_chunks(_hpss_harmonic_rows, X.shape[0], X, np.ascontiguousarray(harm), np.ascontiguousarray(perc), out)
+        return out
     Z = np.maximum(harm, perc)  # pragma: no cover - fallback
     bad = Z < np.finfo(np.float32).tiny
     Z[bad] = 1

@@ -399,18 +399,27 @@ def qin_lstm_spec() -> InputSpec:
 CSV_HEADER: tuple[str, ...] = ("filename", "length", *GTZAN57_COLUMNS, "label")
 
 
-def segment_rows(y: np.ndarray, sr: int = 22050, segments: int | None = None) -> list[tuple[int, np.ndarray]]:
-    """``(length, features)`` per row: the whole clip, or Kaggle 3-second segments when ``segments``."""
-    if not segments:
+def segment_rows(y: np.ndarray, sr: int = 22050, segment_seconds: float | None = None,
+                 max_segments: int | None = None) -> list[tuple[int, np.ndarray]]:
+    """``(length, features)`` per CSV row: the whole clip, or back-to-back segments.
+
+    ``segment_seconds=3`` reproduces ``features_3_sec.csv``: segments of 66,149 samples at 22050 Hz
+    (the table's ``length``), at most 10 per clip. Other lengths use ``round(seconds * sr)``
+    samples and as many whole segments as fit (or ``max_segments``).
+    """
+    if not segment_seconds:
         return [(int(y.shape[0]), gtzan57_features(y, sr))]
-    seg = KAGGLE_3SEC_SAMPLES if sr == 22050 else int(round(KAGGLE_3SEC_SAMPLES / 22050 * sr))
-    rows = []
-    for i in range(int(segments)):
-        part = y[i * seg:(i + 1) * seg]
-        if part.shape[0] < seg:
-            break
-        rows.append((seg, gtzan57_features(part, sr)))
-    return rows
+    if float(segment_seconds) == 3.0:
+        seg = int(round(KAGGLE_3SEC_SAMPLES * sr / 22050))
+        max_segments = KAGGLE_3SEC_SEGMENTS if max_segments is None else max_segments
+    else:
+        seg = int(round(float(segment_seconds) * sr))
+    if seg <= _N_FFT // 2:
+        raise ConfigError(f"segments of {seg} samples are too short")
+    n = y.shape[0] // seg
+    if max_segments is not None:
+        n = min(n, int(max_segments))
+    return [(seg, gtzan57_features(y[i * seg:(i + 1) * seg], sr)) for i in range(n)]
 
 
 def _segment_name(filename: str, i: int) -> str:
@@ -427,12 +436,13 @@ def format_rows(filename: str, label: str | None, rows: Sequence[tuple[int, np.n
     return out
 
 
-def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, segments: int | None = None,
+def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, segments: float | None = None,
                workers: int = 1, progress: bool = False) -> dict[str, Any]:
     """Write the Kaggle-layout CSV (``filename,length,<57 columns>,label``) for ``(path, label)`` items.
 
-    ``segments=None``: one row per file (``features_30_sec.csv``); ``segments=10``: rows
-    ``<stem>.<i><ext>`` for 10 back-to-back 66,149-sample segments (``features_3_sec.csv``).
+    ``segments=None``: one row per file (``features_30_sec.csv``); ``segments=3``: rows
+    ``<stem>.<i><ext>`` for 10 back-to-back 66,149-sample segments (``features_3_sec.csv``); other
+    values: segments of that many seconds.
     Files that fail to decode are skipped and listed in the returned report. The file is written
     atomically (temporary file, then rename).
     """
@@ -456,7 +466,9 @@ def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, 
     with bar as prog:
         task = prog.add_task("gtzan57 csv", total=len(items)) if prog else None
         if workers > 1 and len(items) > 1:
-            with ProcessPoolExecutor(max_workers=workers) as ex:
+            from genrelab.features.cache import _init_worker, mp_context
+
+            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=mp_context()) as ex:
                 for i, res in enumerate(ex.map(_rows_for_file, args)):
                     _handle(i, res)
                     if prog:
@@ -481,7 +493,7 @@ def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, 
     return {"path": str(out), "files": len(items), "rows": n_rows, "failed": len(errors), "errors": errors}
 
 
-def _rows_for_file(arg: tuple[str, int | None]) -> tuple[list[tuple[int, np.ndarray]] | None, str | None]:
+def _rows_for_file(arg: tuple[str, float | None]) -> tuple[list[tuple[int, np.ndarray]] | None, str | None]:
     from genrelab import audio
     from genrelab.types import GenrelabError
 

@@ -1,13 +1,59 @@
-"""Spectrogram images as the studies used them. Work in progress."""
+"""Spectrogram images as the studies used them, as tensors (fast path) or PNG files.
+
+An image is a mel spectrogram in dB (``ref=max``, 80 dB range, librosa defaults: n_fft 2048,
+hop 512, 128 mel bands) drawn low frequencies at the bottom, scaled to the image's own
+minimum..maximum (matplotlib's automatic colour limits), resampled to ``height x width`` pixels
+and coloured with a matplotlib colormap (``magma``: what ``librosa.display.specshow`` picks for
+all-negative dB data). ``channels``: 4 = RGBA (alpha 1, the Kaggle PNGs are RGBA), 3 = RGB
+(Qin drops alpha), 1 = grey level (the normalised dB value itself, no colormap).
+
+:meth:`SpectrogramImage.compute` returns float32 ``(channels, height, width)`` in [0, 1] directly
+(no figure, no PNG round trip); :func:`write_png` writes the same pixels as an 8-bit PNG, and
+reading that PNG back gives the tensor within 1/255.
+
+Presets: :func:`kaggle_image` (``images_original``: 432 x 288 RGBA of a whole 30 s clip),
+:func:`qin_image_spec` (3 x 288 x 432; z-score each channel with
+``Standardizer(axes=(2, 3))``), :func:`omier_image_spec` (432 x 288 images of 3-second
+segments), :func:`liu_image_spec` (128 x 128).
+
+How close is this to the Kaggle ``images_original`` PNGs? We do not have those files here, so
+the rendering could not be compared pixel by pixel. Size (432 x 288), mode (RGBA) and content (a
+mel spectrogram of the whole clip in dB) follow the published description; the colormap, the
+absence of axes/margins and the nearest-neighbour resampling are our choices and may differ from
+the figure the Kaggle author saved. Models trained on the Kaggle PNGs should be fine-tuned or
+retrained on these images rather than assumed interchangeable.
+"""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from genrelab.features.config import FeatureConfig, register_feature
+from genrelab.features.config import FeatureConfig, InputSpec, register_feature
+from genrelab.types import ConfigError
+
+_INTERPOLATIONS = ("nearest", "bilinear")
+
+
+@functools.lru_cache(maxsize=16)
+def _lut(cmap: str) -> np.ndarray:
+    """256-entry RGBA lookup table of a matplotlib colormap (float32)."""
+    from matplotlib import colormaps
+
+    try:
+        cm = colormaps[cmap]
+    except KeyError:
+        raise ConfigError(f"unknown colormap {cmap!r}") from None
+    return cm(np.linspace(0.0, 1.0, 256)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def _nearest_index(n_src: int, n_dst: int) -> np.ndarray:
+    return np.minimum(((np.arange(n_dst) + 0.5) * n_src / n_dst).astype(np.int64), n_src - 1)
 
 
 @register_feature
@@ -18,27 +64,140 @@ class SpectrogramImage(FeatureConfig):
     kind: ClassVar[str] = "image"
     width: int = 432
     height: int = 288
-    channels: int = 3
+    channels: int = 4
     n_fft: int = 2048
     hop_length: int = 512
     n_mels: int = 128
+    fmax: float | None = None
+    top_db: float | None = 80.0
     cmap: str = "magma"
+    interpolation: str = "nearest"
+    device: str | None = None
 
-    def compute(self, y: np.ndarray) -> np.ndarray:
-        import torch
-        from matplotlib import colormaps
+    def __post_init__(self) -> None:
+        if self.channels not in (1, 3, 4):
+            raise ConfigError("channels must be 1 (grey), 3 (RGB) or 4 (RGBA)")
+        if self.width <= 0 or self.height <= 0:
+            raise ConfigError("width and height must be positive")
+        if self.interpolation not in _INTERPOLATIONS:
+            raise ConfigError(f"interpolation must be one of {_INTERPOLATIONS}")
 
+    def mel(self):
         from genrelab.features.spectral import MelSpectrogram
 
-        mel = MelSpectrogram(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
-                             n_mels=self.n_mels).compute(y)
-        x = (mel - mel.min()) / max(float(mel.max() - mel.min()), 1e-9)
-        x = np.flip(x, axis=-2).copy()
-        t = torch.from_numpy(x)[None, None] if x.ndim == 2 else torch.from_numpy(x)[:, None]
-        t = torch.nn.functional.interpolate(t, size=(self.height, self.width), mode="bilinear", align_corners=False)
-        rgba = colormaps[self.cmap](t[:, 0].numpy())  # (b, H, W, 4)
-        img = np.moveaxis(rgba[..., : self.channels], -1, 1).astype(np.float32)
-        return img[0] if np.asarray(y).ndim == 1 else img
+        return MelSpectrogram(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
+                              n_mels=self.n_mels, fmax=self.fmax, ref="max", top_db=self.top_db, device=self.device)
+
+    def render(self, mel_db: np.ndarray) -> np.ndarray:
+        """Image of dB spectrogram(s) ``(mels, frames)`` or ``(batch, mels, frames)``."""
+        import torch
+
+        x = torch.as_tensor(np.asarray(mel_db, dtype=np.float32))
+        single = x.ndim == 2
+        if single:
+            x = x[None]
+        lo = x.amin(dim=(1, 2), keepdim=True)
+        hi = x.amax(dim=(1, 2), keepdim=True)
+        x = (x - lo) / torch.clamp(hi - lo, min=1e-12)
+        x = torch.flip(x, dims=(1,))  # low frequencies at the bottom
+        if self.interpolation == "nearest":
+            ri = torch.from_numpy(_nearest_index(x.shape[1], self.height))
+            ci = torch.from_numpy(_nearest_index(x.shape[2], self.width))
+            x = x[:, ri][:, :, ci]
+        else:
+            x = torch.nn.functional.interpolate(x[:, None], size=(self.height, self.width), mode="bilinear",
+                                                align_corners=False)[:, 0]
+        x = x.clamp(0.0, 1.0)
+        if self.channels == 1:
+            img = x[:, None]
+        else:
+            lut = torch.from_numpy(_lut(self.cmap))
+            idx = torch.clamp((x * 255.0 + 0.5).long(), 0, 255)  # matplotlib's 256-colour quantisation
+            img = lut[idx].permute(0, 3, 1, 2)[:, : self.channels]
+        out = img.contiguous().numpy().astype(np.float32, copy=False)
+        return out[0] if single else out
+
+    def compute(self, y: np.ndarray) -> np.ndarray:
+        return self.render(self.mel().compute(y))
 
     def output_shape(self, n_samples: int) -> tuple[int, ...]:
         return (self.channels, self.height, self.width)
+
+
+# --------------------------------------------------------------------------- PNG
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` float in [0, 1] -> ``(H, W[, C])`` uint8 (the PNG's pixels)."""
+    img = np.asarray(img, dtype=np.float32)
+    if img.ndim != 3:
+        raise ConfigError(f"expected an image (channels, height, width), got shape {img.shape}")
+    u8 = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    return u8[0] if u8.shape[0] == 1 else np.moveaxis(u8, 0, -1)
+
+
+def write_png(img: np.ndarray, path: str | Path) -> Path:
+    """Write an image tensor (``compute`` output) as an 8-bit PNG (L, RGB or RGBA), atomically."""
+    import os
+
+    from PIL import Image
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arr = to_uint8(img)
+    mode = {2: "L"}.get(arr.ndim) or {3: "RGB", 4: "RGBA"}[arr.shape[-1]]
+    tmp = path.with_name(path.name + ".tmp")
+    Image.fromarray(arr, mode=mode).save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
+
+
+def read_png(path: str | Path, channels: int | None = None) -> np.ndarray:
+    """Read a PNG as float32 ``(C, H, W)`` in [0, 1]; ``channels=3`` drops alpha (Qin)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        arr = np.asarray(im, dtype=np.float32) / 255.0
+    arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+    if channels is not None:
+        arr = arr[:channels]
+    return np.ascontiguousarray(arr)
+
+
+def save_image(y: np.ndarray, path: str | Path, config: SpectrogramImage | None = None) -> Path:
+    """Render a signal with ``config`` (default: Kaggle style) and write it as PNG."""
+    return write_png((config or kaggle_image()).compute(y), path)
+
+
+# --------------------------------------------------------------------------- presets
+
+
+def kaggle_image() -> SpectrogramImage:
+    """Kaggle ``images_original`` style: 432 x 288 RGBA mel spectrogram of the whole clip."""
+    return SpectrogramImage(width=432, height=288, channels=4)
+
+
+def kaggle_image_spec() -> InputSpec:
+    return InputSpec(feature=kaggle_image(), clip_seconds=30.0)
+
+
+def qin_image_spec() -> InputSpec:
+    """Qin's CNN input: the Kaggle image without alpha, 3 x 288 x 432 (z-score per channel afterwards)."""
+    return InputSpec(feature=SpectrogramImage(width=432, height=288, channels=3), clip_seconds=30.0)
+
+
+def omier_image_spec() -> InputSpec:
+    """omier's 3-second images: 432 x 288 RGB of each of the ten 3 s segments of a 30 s clip."""
+    return InputSpec(feature=SpectrogramImage(width=432, height=288, channels=3), clip_seconds=30.0,
+                     segment_seconds=3.0)
+
+
+def liu_image_spec() -> InputSpec:
+    """Liu et al.'s 128 x 128 images (grey level = normalised dB), one per 30 s clip."""
+    return InputSpec(feature=SpectrogramImage(width=128, height=128, channels=1), clip_seconds=30.0)
+
+
+__all__ = [
+    "SpectrogramImage", "write_png", "read_png", "save_image", "to_uint8", "kaggle_image", "kaggle_image_spec",
+    "qin_image_spec", "omier_image_spec", "liu_image_spec",
+]

@@ -1,0 +1,314 @@
+"""On-disk feature cache: compute a dataset's features once, reuse them for every run.
+
+Layout::
+
+    ROOT/<spec hash>/spec.json          the InputSpec (feature config + framing) that produced the entries
+    ROOT/<spec hash>/<track key>.npy    model-ready examples of one track, ``spec.examples(audio)``
+
+The directory is keyed by :meth:`InputSpec.hash`, so changing any parameter of the feature or of
+the framing never reuses stale data. Each entry is written to a temporary file in the same
+directory and renamed into place (``os.replace``), so a killed run leaves only complete entries;
+:meth:`FeatureCache.compute_all` skips the tracks already present (resumable), computes the rest in
+worker processes with a progress bar, and reports files that fail instead of stopping.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from genrelab.features.config import FeatureConfig, InputSpec
+from genrelab.types import Track
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_TMP_MARK = ".tmp-"
+
+
+def _as_spec(spec: InputSpec | FeatureConfig) -> InputSpec:
+    return spec if isinstance(spec, InputSpec) else InputSpec(feature=spec)
+
+
+def _as_track(t: Track | str | Path) -> Track:
+    if isinstance(t, Track):
+        return t
+    p = Path(t)
+    return Track(track_id=p.stem, path=p, label=None)
+
+
+def track_key(track_id: str) -> str:
+    """File-system safe, collision-free name for a track id."""
+    safe = _SAFE.sub("_", track_id).strip("._") or "track"
+    if safe != track_id:
+        safe = f"{safe[:80]}-{hashlib.sha1(track_id.encode()).hexdigest()[:8]}"
+    return safe
+
+
+def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
+    """Write ``arr`` to ``path`` atomically (temporary file in the same folder + rename)."""
+    tmp = path.with_name(f"{path.stem}{_TMP_MARK}{os.getpid()}-{time.monotonic_ns()}.npy")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f"{path.name}{_TMP_MARK}{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@dataclass
+class CacheReport:
+    """What :meth:`FeatureCache.compute_all` did."""
+
+    total: int = 0
+    computed: int = 0
+    cached: int = 0
+    failed: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (track_id, message)
+    seconds: float = 0.0
+    directory: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def summary(self) -> str:
+        return (f"{self.total} tracks: {self.computed} computed, {self.cached} already cached, "
+                f"{self.failed} failed ({self.seconds:.1f} s) -> {self.directory}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"total": self.total, "computed": self.computed, "cached": self.cached, "failed": self.failed,
+                "errors": [{"track_id": t, "error": e} for t, e in self.errors], "seconds": self.seconds,
+                "directory": self.directory}
+
+
+class FeatureCache:
+    """Feature cache under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # -- layout
+    def directory(self, spec: InputSpec | FeatureConfig) -> Path:
+        spec = _as_spec(spec)
+        d = self.root / spec.hash()
+        d.mkdir(parents=True, exist_ok=True)
+        meta = d / "spec.json"
+        if not meta.exists():
+            _atomic_write_text(meta, json.dumps(spec.to_dict(), indent=2, sort_keys=True) + "\n")
+        return d
+
+    def path(self, track_id: str, spec: InputSpec | FeatureConfig) -> Path:
+        return self.directory(spec) / f"{track_key(track_id)}.npy"
+
+    def has(self, track_id: str, spec: InputSpec | FeatureConfig) -> bool:
+        return self.path(track_id, spec).exists()
+
+    def entries(self, spec: InputSpec | FeatureConfig) -> list[Path]:
+        """Complete entries of ``spec`` (temporary files of interrupted writes are not entries)."""
+        return sorted(p for p in self.directory(spec).glob("*.npy") if _TMP_MARK not in p.name)
+
+    # -- read / write
+    def get(self, track_id: str, spec: InputSpec | FeatureConfig) -> np.ndarray | None:
+        p = self.path(track_id, spec)
+        if not p.exists():
+            return None
+        try:
+            return np.load(p, allow_pickle=False)
+        except (ValueError, OSError, EOFError):  # unreadable entry: treat as missing, it will be rewritten
+            return None
+
+    def put(self, track_id: str, spec: InputSpec | FeatureConfig, arr: np.ndarray) -> Path:
+        p = self.path(track_id, spec)
+        atomic_save_npy(p, np.asarray(arr, dtype=np.float32))
+        return p
+
+    def get_or_compute(self, track: Track | str | Path, spec: InputSpec | FeatureConfig) -> np.ndarray:
+        """Cached examples of ``track`` (``spec.examples(audio)``), computing and storing them if absent."""
+        track, spec = _as_track(track), _as_spec(spec)
+        hit = self.get(track.track_id, spec)
+        if hit is not None:
+            return hit
+        arr = compute_track(track, spec)
+        self.put(track.track_id, spec, arr)
+        return arr
+
+    def clean_temporary(self, spec: InputSpec | FeatureConfig) -> int:
+        """Remove temporary files left by killed writers (only those whose process is gone)."""
+        n = 0
+        for p in self.directory(spec).glob(f"*{_TMP_MARK}*"):
+            m = re.search(re.escape(_TMP_MARK) + r"(\d+)", p.name)
+            pid = int(m.group(1)) if m else -1
+            if pid != os.getpid() and not _pid_alive(pid):
+                p.unlink(missing_ok=True)
+                n += 1
+        return n
+
+    # -- bulk
+    def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
+                    workers: int = 1, progress: bool = True) -> CacheReport:
+        """Compute every missing entry (``workers`` processes); finished tracks are skipped.
+
+        A track that fails (undecodable audio, too short, ...) is reported in the returned
+        :class:`CacheReport` and skipped; the run always finishes.
+        """
+        t0 = time.perf_counter()
+        spec = _as_spec(spec)
+        tracks = [_as_track(t) for t in tracks]
+        d = self.directory(spec)
+        self.clean_temporary(spec)
+        report = CacheReport(total=len(tracks), directory=str(d))
+        todo = []
+        for t in tracks:
+            if (d / f"{track_key(t.track_id)}.npy").exists():
+                report.cached += 1
+            else:
+                todo.append(t)
+        spec_dict = spec.to_dict()
+        with _progress_bar(progress) as bar:
+            task = bar.add_task(f"{spec.feature.kind} features", total=len(tracks), completed=report.cached) \
+                if bar else None
+
+            def done(track_id: str, err: str | None) -> None:
+                if err is None:
+                    report.computed += 1
+                else:
+                    report.failed += 1
+                    report.errors.append((track_id, err))
+                if bar:
+                    bar.advance(task)
+
+            if workers <= 1 or len(todo) <= 1:
+                for t in todo:
+                    done(*_worker(str(self.root), spec_dict, t.track_id, None if t.path is None else str(t.path),
+                                  _aug_extra(t)))
+            else:
+                _preload(spec)
+                with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=mp_context()) as ex:
+                    pending = set()
+                    it = iter(todo)
+                    # keep a bounded number of tasks in flight (cheap memory, prompt interruption)
+                    for t in it:
+                        pending.add(ex.submit(_worker, str(self.root), spec_dict, t.track_id,
+                                              None if t.path is None else str(t.path), _aug_extra(t)))
+                        if len(pending) >= 2 * workers:
+                            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                            for f in finished:
+                                done(*f.result())
+                    for f in pending:
+                        done(*f.result())
+        report.seconds = time.perf_counter() - t0
+        return report
+
+
+def compute_track(track: Track, spec: InputSpec) -> np.ndarray:
+    """``spec.examples`` of a track's decoded audio (float32)."""
+    from genrelab import audio
+    from genrelab.types import DataError
+
+    if track.path is None:
+        raise DataError(f"{track.track_id}: no audio path")
+    y, _ = audio.load(track.path, sr=spec.sample_rate)
+    aug = (track.extra or {}).get("augment")
+    if aug:  # an augmented training variant (features.augment.expand_training_set)
+        from genrelab.features.augment import apply
+
+        y = apply(y, spec.sample_rate, aug)
+    return np.asarray(spec.examples(y), dtype=np.float32)
+
+
+def _worker(root: str, spec_dict: dict, track_id: str, path: str | None,
+            extra: dict | None = None) -> tuple[str, str | None]:
+    try:
+        cache = FeatureCache(root)
+        spec = InputSpec.from_dict(spec_dict)
+        track = Track(track_id=track_id, path=None if path is None else Path(path), label=None, extra=extra or {})
+        arr = compute_track(track, spec)
+        cache.put(track_id, spec, arr)
+        return track_id, None
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
+        return track_id, f"{type(exc).__name__}: {exc}"
+
+
+def _aug_extra(t: Track) -> dict | None:
+    return {"augment": t.extra["augment"]} if t.extra and t.extra.get("augment") else None
+
+
+def _preload(spec: InputSpec) -> None:
+    """Import and warm up the feature code once in the parent, so forked workers start ready."""
+    try:
+        y = 0.01 * np.random.default_rng(0).standard_normal(int(spec.sample_rate * 3)).astype(np.float32)
+        spec.feature.compute(y)
+    except Exception:  # noqa: BLE001 - only a warm-up
+        pass
+
+
+def _init_worker() -> None:
+    # one worker per core: keep each worker's libraries single-threaded
+    try:
+        import torch
+
+        torch.set_num_threads(1)
+    except Exception:  # pragma: no cover
+        pass
+    from genrelab.features import _kernels
+
+    _kernels.set_num_threads(1)
+
+
+def mp_context():
+    """Process start method for worker pools: the platform default ("fork" on Linux: no ``__main__``
+    guard needed, workers start at once). The feature kernels use no OpenMP threading layer, so
+    forking a process that already computed features is safe."""
+    import multiprocessing as mp
+
+    return mp.get_context()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # pragma: no cover
+        return True
+    return True
+
+
+class _NoBar:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *a):
+        return False
+
+
+def _progress_bar(enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+
+
+__all__ = ["FeatureCache", "CacheReport", "compute_track", "track_key", "atomic_save_npy", "mp_context"]
