@@ -72,7 +72,6 @@ class SpectrogramImage(FeatureConfig):
     top_db: float | None = 80.0
     cmap: str = "magma"
     interpolation: str = "nearest"
-    device: str | None = None
 
     def __post_init__(self) -> None:
         if self.channels not in (1, 3, 4):
@@ -86,7 +85,7 @@ class SpectrogramImage(FeatureConfig):
         from genrelab.features.spectral import MelSpectrogram
 
         return MelSpectrogram(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
-                              n_mels=self.n_mels, fmax=self.fmax, ref="max", top_db=self.top_db, device=self.device)
+                              n_mels=self.n_mels, fmax=self.fmax, ref="max", top_db=self.top_db)
 
     def render(self, mel_db: np.ndarray) -> np.ndarray:
         """Image of dB spectrogram(s) ``(mels, frames)`` or ``(batch, mels, frames)``."""
@@ -117,8 +116,8 @@ class SpectrogramImage(FeatureConfig):
         out = img.contiguous().numpy().astype(np.float32, copy=False)
         return out[0] if single else out
 
-    def compute(self, y: np.ndarray) -> np.ndarray:
-        return self.render(self.mel().compute(y))
+    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
+        return self.render(self.mel().compute(y, device=device))
 
     def output_shape(self, n_samples: int) -> tuple[int, ...]:
         return (self.channels, self.height, self.width)

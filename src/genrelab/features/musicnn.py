@@ -1,1 +1,444 @@
-"""Placeholder: filled in by the features work."""
+"""musicnn features: the models' log-mel input and pretrained embeddings (transfer learning).
+
+Two feature kinds:
+
+- ``musicnn-mel`` (:class:`MusicnnMel`): the input representation of the musicnn/vgg models, exactly as
+  the original package computes it: 16 kHz mono, ``librosa.feature.melspectrogram(n_fft=512,
+  hop_length=256, n_mels=96)`` (power 2), transposed to frames x 96, stored as float16 and back (the
+  original pipeline did; kept so the numbers match the pretrained models' training data and the TF
+  reference), then ``log10(10000 x + 1)`` **in float32** (the upstream package, under NumPy 2, keeps the
+  log in float16 and overflows to inf for mel power above ~6.55; not inherited).
+- ``musicnn`` (:class:`MusicnnEmbedding`): a per-track vector for any classifier head: the track's
+  log-mel is cut into non-overlapping 187-frame (3 s) patches, every patch goes through a pretrained
+  network (all patches of all tracks of a batch in one pass), and one layer's per-patch outputs are
+  summarised over the patches (mean and std by default).
+
+:class:`MusicnnEngine` runs a pretrained network on patches with the fastest available backend:
+ONNX Runtime (the PyTorch port exported once to ONNX in the cache) or PyTorch. Unlike the upstream
+``extractor()``, every layer (``penultimate`` included) is computed for every patch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from genrelab.features.config import FeatureConfig, register_feature
+from genrelab.types import ConfigError
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+HOP = 256
+N_MELS = 96
+PATCH_FRAMES = 187
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+#: Layers an embedding can summarise, per architecture, and their per-patch width.
+EMBED_LAYERS = {
+    "musicnn": {"penultimate": 200, "max_pool": 753, "mean_pool": 753, "taggram": 50, "logits": 50},
+    "vgg": {"penultimate": 256, "taggram": 50, "logits": 50},
+}
+POOLINGS = ("mean", "std", "max", "min")
+
+
+# --------------------------------------------------------------------------- preprocessing
+def load_audio(path: str | Path) -> np.ndarray:
+    """``librosa.load(path, sr=16000)`` with genrelab's decoder: mono float32 at 16 kHz (soxr HQ, which is
+    librosa's default ``soxr_hq``), padded/trimmed to ``ceil(n * 16000 / sr)`` samples as librosa does."""
+    from genrelab import audio
+
+    y, _ = audio.load(path, sr=SAMPLE_RATE)
+    try:
+        meta = audio.info(path)
+        if meta.sample_rate != SAMPLE_RATE and meta.frames > 0:
+            n = int(math.ceil(meta.frames * SAMPLE_RATE / meta.sample_rate))
+            y = y[:n] if y.size >= n else np.pad(y, (0, n - y.size))
+    except Exception:  # header unknown (ffmpeg formats): keep the decoded length
+        pass
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
+_MEL_BASIS: np.ndarray | None = None
+
+
+def _mel_basis() -> np.ndarray:
+    global _MEL_BASIS
+    if _MEL_BASIS is None:
+        import librosa
+
+        _MEL_BASIS = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
+    return _MEL_BASIS
+
+
+def mel_power(y: np.ndarray) -> np.ndarray:
+    """``librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, hop_length=256, n_mels=96)`` transposed:
+    ``(frames, 96)`` for ``y`` ``(n,)``, ``(batch, frames, 96)`` for ``(batch, n)`` (same arithmetic)."""
+    import librosa
+
+    y = np.asarray(y, dtype=np.float32)
+    spec = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP, center=True, pad_mode="constant")) ** 2
+    mel = np.einsum("...ft,mf->...mt", spec, _mel_basis(), optimize=True)
+    return np.swapaxes(mel, -1, -2)
+
+
+def log_compress(mel: np.ndarray, float16_storage: bool = True) -> np.ndarray:
+    """``log10(10000 x + 1)`` in float32. ``float16_storage`` first rounds ``x`` to float16 as the original
+    pipeline stored it (clipped at the float16 maximum instead of overflowing to inf)."""
+    x = np.asarray(mel, dtype=np.float32)
+    if float16_storage:
+        x = np.minimum(x, _FLOAT16_MAX).astype(np.float16).astype(np.float32)
+    return np.log10(np.float32(10000) * x + np.float32(1)).astype(np.float32, copy=False)
+
+
+def log_mel(y: np.ndarray, float16_storage: bool = True) -> np.ndarray:
+    """The musicnn input representation of a 16 kHz mono signal: ``(frames, 96)`` float32."""
+    return log_compress(mel_power(y), float16_storage)
+
+
+def patches(spec: np.ndarray, n_frames: int = PATCH_FRAMES, hop: int | None = None) -> np.ndarray:
+    """Cut ``(frames, 96)`` into ``(n_patches, n_frames, 96)``: back to back (or every ``hop`` frames), the
+    last incomplete patch dropped as upstream does. A spectrogram shorter than one patch is repeat-padded
+    (as the models were trained) into a single patch."""
+    hop = hop or n_frames
+    t = spec.shape[0]
+    if t == 0:
+        raise ConfigError("empty spectrogram: no audio to cut into musicnn patches")
+    if t < n_frames:
+        reps = int(math.ceil(n_frames / t))
+        return np.tile(spec, (reps, 1))[None, :n_frames]
+    starts = range(0, t - n_frames + 1, hop)
+    return np.ascontiguousarray(np.stack([spec[s:s + n_frames] for s in starts]), dtype=np.float32)
+
+
+def file_patches(path: str | Path, hop: int | None = None) -> np.ndarray:
+    """Audio file -> ``(n_patches, 187, 96)`` model input, as the original ``musicnn`` package batches it."""
+    return patches(log_mel(load_audio(path)), hop=hop)
+
+
+# --------------------------------------------------------------------------- feature kinds
+@register_feature
+@dataclass(frozen=True)
+class MusicnnMel(FeatureConfig):
+    """The musicnn models' input: log-compressed 96-band mel spectrogram ``(frames, 96)`` at 16 kHz.
+
+    Computes ``(frames, 96)`` for a signal ``(n,)`` and ``(batch, frames, 96)`` for ``(batch, n)``.
+    ``n_frames`` crops/pads the result to that many frames (187 for one 3-s model patch); 0 keeps all.
+    """
+
+    kind: ClassVar[str] = "musicnn-mel"
+    sample_rate: int = SAMPLE_RATE
+    n_frames: int = PATCH_FRAMES
+    float16_storage: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sample_rate != SAMPLE_RATE:
+            raise ConfigError(f"musicnn-mel is defined at {SAMPLE_RATE} Hz, not {self.sample_rate}")
+
+    def compute(self, y: np.ndarray) -> np.ndarray:
+        spec = log_mel(y, self.float16_storage)
+        if self.n_frames:
+            t = spec.shape[-2]
+            if t >= self.n_frames:
+                spec = spec[..., : self.n_frames, :]
+            else:
+                pad = [(0, 0)] * (spec.ndim - 2) + [(0, self.n_frames - t), (0, 0)]
+                spec = np.pad(spec, pad)
+        return np.ascontiguousarray(spec, dtype=np.float32)
+
+
+@register_feature
+@dataclass(frozen=True)
+class MusicnnEmbedding(FeatureConfig):
+    """Pretrained musicnn embedding of a whole track: ``layer`` of ``model`` for every 3-s patch, summarised
+    over the patches by each of ``pooling`` (mean, std, max, min) and concatenated.
+
+    ``model``: MSD_musicnn (default; best for genre), MTT_musicnn, MSD_vgg, MTT_vgg.
+    ``layer``: penultimate (200-d; vgg: pool5 flattened, 256-d), max_pool / mean_pool (753-d, musicnn
+    only), taggram (50 tag probabilities) or logits. Output: ``(len(pooling) * width,)`` float32 for a
+    signal ``(n,)``, ``(batch, ...)`` for ``(batch, n)`` (all patches of the batch in one network pass).
+    """
+
+    kind: ClassVar[str] = "musicnn"
+    sample_rate: int = SAMPLE_RATE
+    model: str = "MSD_musicnn"
+    layer: str = "penultimate"
+    pooling: tuple[str, ...] = ("mean", "std")
+
+    def __post_init__(self) -> None:
+        from genrelab.models.musicnn import PRETRAINED
+
+        if self.sample_rate != SAMPLE_RATE:
+            raise ConfigError(f"musicnn embeddings are defined at {SAMPLE_RATE} Hz, not {self.sample_rate}")
+        if self.model not in PRETRAINED:
+            raise ConfigError(f"unknown musicnn model {self.model!r}; known: {', '.join(PRETRAINED)}")
+        layers = EMBED_LAYERS[PRETRAINED[self.model]["arch"]]
+        if self.layer not in layers:
+            raise ConfigError(f"{self.model} has no embedding layer {self.layer!r}; choose from {', '.join(layers)}")
+        pooling = (self.pooling,) if isinstance(self.pooling, str) else tuple(self.pooling)
+        bad = [p for p in pooling if p not in POOLINGS]
+        if bad or not pooling:
+            raise ConfigError(f"musicnn pooling must be some of {POOLINGS}, got {self.pooling!r}")
+        object.__setattr__(self, "pooling", pooling)
+
+    @property
+    def patch_samples(self) -> int:
+        """Samples per 3-s patch (187 hops): pieces of this length joined back to back keep the patch grid."""
+        return PATCH_FRAMES * HOP
+
+    @property
+    def width(self) -> int:
+        from genrelab.models.musicnn import PRETRAINED
+
+        return EMBED_LAYERS[PRETRAINED[self.model]["arch"]][self.layer]
+
+    @property
+    def dim(self) -> int:
+        return self.width * len(self.pooling)
+
+    def feature_names(self) -> list[str]:
+        return [f"{self.layer}_{p}_{i}" for p in self.pooling for i in range(self.width)]
+
+    def output_shape(self, n_samples: int) -> tuple[int, ...]:
+        return (self.dim,)
+
+    def pool(self, per_patch: np.ndarray) -> np.ndarray:
+        """Summarise ``(n_patches, width)`` into ``(len(pooling) * width,)``."""
+        x = np.asarray(per_patch, dtype=np.float64)
+        stats = {"mean": x.mean, "std": x.std, "max": x.max, "min": x.min}
+        return np.concatenate([stats[p](axis=0) for p in self.pooling]).astype(np.float32)
+
+    def compute(self, y: np.ndarray) -> np.ndarray:
+        y = np.asarray(y, dtype=np.float32)
+        if y.ndim == 1:
+            return self.compute_many([y])[0]
+        if y.ndim == 2:
+            return self.compute_many(list(y))
+        raise ConfigError(f"musicnn embedding expects (n,) or (batch, n) audio, got {y.shape}")
+
+    def compute_many(self, signals: Sequence[np.ndarray]) -> np.ndarray:
+        """Embeddings of several signals (any lengths): ``(len(signals), dim)``; one network pass per batch."""
+        specs = _log_mels(signals)
+        per_track = [patches(s) for s in specs]
+        counts = [p.shape[0] for p in per_track]
+        out = engine(self.model).run(np.concatenate(per_track), (self.layer,))[self.layer]
+        bounds = np.cumsum([0] + counts)
+        return np.stack([self.pool(out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def compute_files(self, paths: Sequence[str | Path]) -> np.ndarray:
+        """Embeddings of audio files (decoded as ``librosa.load(sr=16000)``): ``(len(paths), dim)``."""
+        return self.compute_many([load_audio(p) for p in paths])
+
+
+def _log_mels(signals: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Log-mels of several signals; equal lengths share one batched STFT."""
+    signals = [np.asarray(s, dtype=np.float32) for s in signals]
+    lengths = {s.shape[0] for s in signals}
+    if len(signals) > 1 and len(lengths) == 1:
+        return list(log_mel(np.stack(signals)))
+    return [log_mel(s) for s in signals]
+
+
+# --------------------------------------------------------------------------- inference engine
+def _default_backend() -> str:
+    return os.environ.get("GENRELAB_MUSICNN_BACKEND", "auto")
+
+
+class MusicnnEngine:
+    """Runs a pretrained musicnn/vgg network on log-mel patches ``(n, 187, 96)``.
+
+    ``backend``: ``"onnx"`` (ONNX Runtime; the PyTorch port is exported once to ``<cache>/musicnn/``),
+    ``"torch"``, or ``"auto"`` (ONNX Runtime when it is installed and the export works, else PyTorch;
+    the environment variable ``GENRELAB_MUSICNN_BACKEND`` overrides the default). ``threads``: intra-op
+    threads (default: PyTorch's setting). Patches are run ``batch_size`` at a time.
+    """
+
+    def __init__(self, model: str = "MSD_musicnn", backend: str | None = None, threads: int | None = None,
+                 batch_size: int = 32):
+        from genrelab.models import musicnn as mm
+
+        self.model = mm.check_model_name(model)
+        self.arch = mm.PRETRAINED[model]["arch"]
+        self.labels = mm.labels(model)
+        self.batch_size = int(batch_size)
+        self.threads = threads
+        backend = backend or _default_backend()
+        if backend not in ("auto", "onnx", "torch"):
+            raise ConfigError(f"musicnn backend must be auto, onnx or torch, not {backend!r}")
+        self._net = mm.load_pretrained(model)  # raises MusicnnUnavailable with the pip hint
+        self._session = None
+        self.backend = "torch"
+        if backend in ("auto", "onnx"):
+            try:
+                self._session = _onnx_session(self.model, self._net, threads)
+                self.backend = "onnx"
+            except ImportError:
+                if backend == "onnx":
+                    raise ConfigError("the onnx backend needs onnxruntime (pip install onnxruntime)") from None
+            except Exception as exc:  # export or load failed: fall back unless explicitly asked
+                if backend == "onnx":
+                    raise ConfigError(f"could not build the ONNX Runtime session for {model}: {exc}") from exc
+                import warnings
+
+                warnings.warn(f"musicnn: ONNX Runtime unavailable for {model} ({type(exc).__name__}: {exc}); "
+                              "using PyTorch", RuntimeWarning, stacklevel=2)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return _onnx_outputs(self.arch)
+
+    def run(self, x: np.ndarray, layers: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+        """Per-patch outputs ``{layer: (n, ...)}`` for patches ``x`` ``(n, 187, 96)``.
+
+        ``layers`` (default: taggram, max_pool, mean_pool, penultimate for musicnn; taggram, penultimate for
+        vgg) may name any of :attr:`layers`.
+        """
+        layers = tuple(layers or self.layers)
+        bad = [name for name in layers if name not in self.layers]
+        if bad:
+            raise ConfigError(f"{self.model} has no output(s) {bad}; choose from {', '.join(self.layers)}")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim == 2:
+            x = x[None]
+        if x.ndim != 3 or x.shape[2] != N_MELS:
+            raise ConfigError(f"musicnn patches must be (n, frames, {N_MELS}), got {x.shape}")
+        if self.arch == "vgg" and x.shape[1] != PATCH_FRAMES:
+            raise ConfigError(f"vgg models need {PATCH_FRAMES}-frame patches, got {x.shape[1]}")
+        chunks: dict[str, list[np.ndarray]] = {name: [] for name in layers}
+        for a in range(0, x.shape[0], self.batch_size):
+            out = self._run_batch(x[a:a + self.batch_size], layers)
+            for name in layers:
+                chunks[name].append(out[name])
+        if x.shape[0] == 0:
+            return {name: np.zeros((0,), np.float32) for name in layers}
+        return {name: np.concatenate(v) for name, v in chunks.items()}
+
+    def _run_batch(self, xb: np.ndarray, layers: tuple[str, ...]) -> dict[str, np.ndarray]:
+        if self._session is not None:
+            res = self._session.run(list(layers), {"patches": xb})
+            return dict(zip(layers, res))
+        import torch
+
+        with torch.inference_mode(), _torch_threads(self.threads):
+            out = self._net.forward_features(torch.from_numpy(xb), layers)
+        return {k: v.numpy() for k, v in out.items()}
+
+    def run_file(self, path: str | Path, layers: Sequence[str] | None = None, hop: int | None = None) -> dict[str, np.ndarray]:
+        return self.run(file_patches(path, hop=hop), layers)
+
+
+class _torch_threads:
+    def __init__(self, n: int | None):
+        self.n = n
+        self.old: int | None = None
+
+    def __enter__(self) -> None:
+        if self.n:
+            import torch
+
+            self.old = torch.get_num_threads()
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.old is not None:
+            import torch
+
+            torch.set_num_threads(self.old)
+
+
+def _onnx_outputs(arch: str) -> tuple[str, ...]:
+    if arch == "musicnn":
+        return ("taggram", "max_pool", "mean_pool", "penultimate", "logits")
+    return ("taggram", "penultimate", "logits")
+
+
+ONNX_OPSET = 17
+
+
+def onnx_path(model: str) -> Path:
+    from genrelab.models import musicnn as mm
+
+    return mm.cache_dir() / "musicnn" / f"{model}-v{mm.CONVERSION_VERSION}-opset{ONNX_OPSET}.onnx"
+
+
+class _Exportable:
+    """Wraps a net so its forward returns the named per-patch outputs as a tuple (for ONNX export)."""
+
+    def __new__(cls, net: Any, names: tuple[str, ...]):
+        import torch
+
+        class _M(torch.nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.net = net
+
+            def forward(self, x):  # type: ignore[override]
+                out = self.net.forward_features(x)
+                return tuple(out[n] for n in names)
+
+        return _M().eval()
+
+
+def export_onnx(model: str, net: Any = None, path: str | Path | None = None) -> Path:
+    """Export pretrained ``model`` to ONNX (inputs ``patches`` ``(n, 187, 96)``; outputs the per-patch layers)."""
+    import tempfile
+
+    import torch
+
+    from genrelab.models import musicnn as mm
+
+    path = Path(path) if path else onnx_path(model)
+    net = net if net is not None else mm.load_pretrained(model)
+    names = _onnx_outputs(mm.PRETRAINED[model]["arch"])
+    wrapper = _Exportable(net, names)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        import warnings
+
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                wrapper, (torch.zeros(2, PATCH_FRAMES, N_MELS),), tmp, input_names=["patches"],
+                output_names=list(names), dynamic_axes={"patches": {0: "n"}, **{n: {0: "n"} for n in names}},
+                opset_version=ONNX_OPSET, dynamo=False,
+            )
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+def _onnx_session(model: str, net: Any, threads: int | None):
+    import onnxruntime as ort
+
+    path = onnx_path(model)
+    if not path.is_file():
+        export_onnx(model, net, path)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    import torch
+
+    opts.intra_op_num_threads = int(threads or torch.get_num_threads())
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+_ENGINES: dict[tuple[str, str, int | None], MusicnnEngine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+def engine(model: str = "MSD_musicnn", backend: str | None = None, threads: int | None = None) -> MusicnnEngine:
+    """A shared :class:`MusicnnEngine` per (model, backend, threads): weights load once per process."""
+    key = (model, backend or _default_backend(), threads)
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = MusicnnEngine(model, backend=key[1], threads=threads)
+        return _ENGINES[key]

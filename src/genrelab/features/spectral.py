@@ -6,8 +6,11 @@ framing with zero padding (``pad_mode="constant"``, librosa >= 0.10's default), 
 filters (taken from ``librosa.filters.mel`` itself), same dB conversion (``amin``, ``ref``, ``top_db``).
 
 Every ``compute`` accepts a mono signal ``(n,)`` or a batch ``(batch, n)`` and returns float32 numpy
-arrays with the batch axis kept. ``device`` picks where the work runs: ``None`` means CUDA when
-torch sees a GPU, else CPU.
+arrays with the batch axis kept. ``compute(y, device=...)`` picks where the work runs: ``None``
+(default) means CUDA when torch sees a GPU, else CPU (override for the process with
+``GENRELAB_FEATURE_DEVICE=cpu``). ``compute_tensor`` takes and returns torch tensors and runs on
+the input's device (for training loops that already hold audio on the GPU). The device is not
+part of the config, so it never changes a config's hash or cache key.
 
 Presets used by the studies:
 
@@ -30,11 +33,16 @@ from genrelab.types import ConfigError
 # --------------------------------------------------------------------------- torch helpers
 
 
-def resolve_device(device: str | None) -> str:
-    """``None``/"auto" -> "cuda" when available, else "cpu"."""
+def resolve_device(device: str | None = None) -> str:
+    """``None``/"auto" -> ``$GENRELAB_FEATURE_DEVICE`` if set, else "cuda" when available, else "cpu"."""
+    import os
+
     import torch
 
     if device in (None, "", "auto"):
+        env = os.environ.get("GENRELAB_FEATURE_DEVICE", "").strip()
+        if env and env != "auto":
+            return env
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
 
@@ -157,7 +165,6 @@ class MelSpectrogram(FeatureConfig):
     ref: str | float = "max"
     amin: float = 1e-10
     top_db: float | None = 80.0
-    device: str | None = None
 
     def __post_init__(self) -> None:
         _check_ref(self.ref)
@@ -182,12 +189,12 @@ class MelSpectrogram(FeatureConfig):
         M = self.mel_power(y)
         return power_to_db_torch(M, self.ref, self.amin, self.top_db) if self.db else M
 
-    def compute(self, y: np.ndarray) -> np.ndarray:
+    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
         import torch
 
         yb, squeeze = _as_batch(y)
         with torch.no_grad():
-            out = self.compute_tensor(_to_tensor(yb, resolve_device(self.device)))
+            out = self.compute_tensor(_to_tensor(yb, resolve_device(device)))
         return _finish(out, squeeze)
 
     def n_frames(self, n_samples: int) -> int:
@@ -221,7 +228,6 @@ class Spectrogram(FeatureConfig):
     top_db: float | None = 80.0
     n_bins: int | None = None
     n_frames: int | None = None
-    device: str | None = None
 
     def __post_init__(self) -> None:
         _check_ref(self.ref)
@@ -250,12 +256,12 @@ class Spectrogram(FeatureConfig):
             return power_to_db_torch(S, ref, self.amin, self.top_db)
         return S
 
-    def compute(self, y: np.ndarray) -> np.ndarray:
+    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
         import torch
 
         yb, squeeze = _as_batch(y)
         with torch.no_grad():
-            out = self.compute_tensor(_to_tensor(yb, resolve_device(self.device)))
+            out = self.compute_tensor(_to_tensor(yb, resolve_device(device)))
         return _finish(out, squeeze)
 
     def output_shape(self, n_samples: int) -> tuple[int, ...]:
@@ -291,7 +297,6 @@ class MFCC(FeatureConfig):
     dct_norm: str | None = "ortho"
     lifter: float = 0.0
     time_major: bool = False
-    device: str | None = None
 
     def __post_init__(self) -> None:
         _check_ref(self.ref)
@@ -302,7 +307,7 @@ class MFCC(FeatureConfig):
         return MelSpectrogram(sample_rate=self.sample_rate, n_fft=self.n_fft, hop_length=self.hop_length,
                               win_length=self.win_length, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
                               htk=self.htk, center=self.center, pad_mode=self.pad_mode, db=True, ref=self.ref,
-                              amin=self.amin, top_db=self.top_db, device=self.device)
+                              amin=self.amin, top_db=self.top_db)
 
     def compute_tensor(self, y):
         import torch
@@ -315,12 +320,12 @@ class MFCC(FeatureConfig):
             M = M * (1 + (self.lifter / 2) * torch.sin(np.pi * k / self.lifter))[:, None]
         return M.transpose(-1, -2) if self.time_major else M
 
-    def compute(self, y: np.ndarray) -> np.ndarray:
+    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
         import torch
 
         yb, squeeze = _as_batch(y)
         with torch.no_grad():
-            out = self.compute_tensor(_to_tensor(yb, resolve_device(self.device)))
+            out = self.compute_tensor(_to_tensor(yb, resolve_device(device)))
         return _finish(out, squeeze)
 
     def output_shape(self, n_samples: int) -> tuple[int, ...]:

@@ -1,0 +1,137 @@
+"""Feature cache: keyed by spec hash, atomic entries, resumable after a killed run, failures reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genrelab.features import cache as cache_mod
+from genrelab.features.cache import FeatureCache, track_key
+from genrelab.features.config import InputSpec
+from genrelab.features.spectral import MFCC, MelSpectrogram
+from genrelab.types import Track
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _clips(folder: Path, n: int, seconds: float = 2.0) -> list[Track]:
+    folder.mkdir(parents=True, exist_ok=True)
+    tracks = []
+    for i in range(n):
+        y = (0.1 * np.random.default_rng(i).standard_normal(int(seconds * 22050))).astype(np.float32)
+        p = folder / f"clip{i:03d}.wav"
+        sf.write(str(p), y, 22050, subtype="PCM_16")
+        tracks.append(Track(track_id=f"clip{i:03d}", path=p, label="x"))
+    return tracks
+
+
+def test_compute_all_resume_and_failures(tmp_path):
+    tracks = _clips(tmp_path / "audio", 4)
+    bad = tmp_path / "audio" / "bad.wav"
+    bad.write_text("not audio at all")
+    tracks.append(Track(track_id="bad", path=bad, label="x"))
+    spec = InputSpec(feature=MFCC(n_mfcc=13), clip_seconds=2.0)
+    c = FeatureCache(tmp_path / "cache")
+    rep = c.compute_all(tracks, spec, workers=2, progress=False)
+    assert (rep.total, rep.computed, rep.cached, rep.failed) == (5, 4, 0, 1)
+    assert rep.errors[0][0] == "bad" and "not-audio" in rep.errors[0][1]
+    d = tmp_path / "cache" / spec.hash()
+    assert json.loads((d / "spec.json").read_text()) == spec.to_dict()
+    arr = c.get("clip001", spec)
+    assert arr.shape == (1, 13, 1 + 44100 // 512) and arr.dtype == np.float32
+    rep2 = c.compute_all(tracks, spec, workers=1, progress=False)
+    assert (rep2.computed, rep2.cached, rep2.failed) == (0, 4, 1)
+    # another parameter -> another directory, nothing reused
+    other = InputSpec(feature=MFCC(n_mfcc=20), clip_seconds=2.0)
+    assert c.directory(other) != d
+    assert c.compute_all(tracks[:1], other, progress=False).computed == 1
+
+
+def test_get_or_compute_computes_once(tmp_path, monkeypatch):
+    (track,) = _clips(tmp_path / "a", 1)
+    spec = InputSpec(feature=MelSpectrogram(n_mels=32))
+    calls = []
+    real = cache_mod.compute_track
+    monkeypatch.setattr(cache_mod, "compute_track", lambda t, s: calls.append(t.track_id) or real(t, s))
+    c = FeatureCache(tmp_path / "c")
+    a = c.get_or_compute(track, spec)
+    b = c.get_or_compute(track, spec)
+    np.testing.assert_array_equal(a, b)
+    assert calls == ["clip000"]
+    assert c.get_or_compute(track.path, spec.feature).shape == a.shape  # a path and a bare config work too
+
+
+def test_augmented_variants_are_cached_separately(tmp_path):
+    from genrelab.features.augment import expand_training_set
+
+    tracks = expand_training_set(_clips(tmp_path / "a", 1, seconds=1.0), pitch_steps=(), tempo_rates=(0.5,))
+    spec = InputSpec(feature=MelSpectrogram(n_mels=16))
+    c = FeatureCache(tmp_path / "c")
+    assert c.compute_all(tracks, spec, progress=False).computed == 2
+    orig, slow = c.get(tracks[0].track_id, spec), c.get(tracks[1].track_id, spec)
+    assert slow.shape[-1] > 1.8 * orig.shape[-1]  # half tempo: twice the frames
+
+
+def test_track_keys_are_safe_and_distinct():
+    assert track_key("blues.00000") == "blues.00000"
+    keys = {track_key(k) for k in ("a/b", "a_b", "a:b", "../x", "x")}
+    assert len(keys) == 5 and all("/" not in k for k in keys)
+
+
+_RUNNER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from genrelab.features.cache import FeatureCache
+    from genrelab.features.config import InputSpec
+    from genrelab.features.gtzan57 import GTZAN57
+    from genrelab.types import Track
+    folder, root = Path(sys.argv[1]), sys.argv[2]
+    tracks = [Track(track_id=p.stem, path=p, label=None) for p in sorted(folder.glob("*.wav"))]
+    FeatureCache(root).compute_all(tracks, InputSpec(feature=GTZAN57()), workers=2, progress=False)
+""")
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_no_partial_entries_and_resumes(tmp_path):
+    n = 24
+    tracks = _clips(tmp_path / "audio", n, seconds=5.0)
+    spec = InputSpec(feature=__import__("genrelab.features.gtzan57", fromlist=["GTZAN57"]).GTZAN57())
+    root = tmp_path / "cache"
+    script = tmp_path / "run.py"
+    script.write_text(_RUNNER)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "audio"), str(root)], env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    d = root / spec.hash()
+    deadline = time.time() + 240
+    try:
+        while time.time() < deadline:
+            done = [p for p in d.glob("*.npy") if ".tmp-" not in p.name] if d.exists() else []
+            if len(done) >= 3 or proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker processes, mid-write or not
+        proc.wait()
+    c = FeatureCache(root)
+    entries = c.entries(spec)
+    assert 3 <= len(entries) < n, "the run should have been killed part way"
+    for p in entries:  # every visible entry is complete
+        assert np.load(p).shape == (1, 57)
+    before = {p.name: p.stat().st_mtime_ns for p in entries}
+    rep = c.compute_all(tracks, spec, workers=2, progress=False)
+    assert rep.cached == len(before) and rep.computed == n - len(before) and rep.failed == 0
+    after = {p.name: p.stat().st_mtime_ns for p in c.entries(spec)}
+    assert len(after) == n
+    assert all(after[k] == v for k, v in before.items())  # finished tracks were not recomputed
+    assert not [p for p in d.iterdir() if ".tmp-" in p.name]  # leftovers of the killed writers are cleaned
