@@ -96,14 +96,13 @@ def keras_init_(module: nn.Module) -> nn.Module:
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.LSTM, nn.GRU)):
-            gates = 4 if isinstance(m, nn.LSTM) else 3
+            # Keras initialises each layer's whole kernel (input, gates * units) at once: Glorot over
+            # the full matrix, orthogonal recurrent kernel; PyTorch's (gates * units, input) is its transpose.
             for name, p in m.named_parameters():
                 if name.startswith("weight_ih"):
-                    for chunk in p.data.chunk(gates, 0):
-                        nn.init.xavier_uniform_(chunk)
+                    nn.init.xavier_uniform_(p)
                 elif name.startswith("weight_hh"):
-                    for chunk in p.data.chunk(gates, 0):
-                        nn.init.orthogonal_(chunk)
+                    nn.init.orthogonal_(p)
                 elif name.startswith("bias"):
                     nn.init.zeros_(p)
                     if isinstance(m, nn.LSTM) and name.startswith("bias_ih"):
