@@ -1,0 +1,53 @@
+"""A fixture model and a served app for the web tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+
+import inference_fixture as fx
+
+pytest.importorskip("fastapi")
+
+
+@pytest.fixture(scope="session")
+def web_ckpt(tmp_path_factory):
+    return fx.make_checkpoint(tmp_path_factory.mktemp("webckpt") / "mlp", kind="torch")
+
+
+@pytest.fixture(scope="session")
+def upload_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("uploads")
+
+
+@pytest.fixture(scope="session")
+def web_app(web_ckpt, upload_dir):
+    from genrelab.inference import Classifier
+    from genrelab.web import create_app
+
+    clf = Classifier.from_checkpoint(web_ckpt, backend="torch")
+    return create_app(model=clf, max_upload_bytes=2 * 1024 * 1024, upload_dir=upload_dir)
+
+
+@pytest.fixture(scope="session")
+def live_server(web_app):
+    """uvicorn serving ``web_app`` on 127.0.0.1 at a free port, in a thread."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    server = uvicorn.Server(uvicorn.Config(web_app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 20
+    while not server.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -1,0 +1,103 @@
+"""End to end in real headless Chromium: upload a real clip through the page and see the result rendered.
+
+The screenshot is kept as a test artifact: ``artifacts/web-classify.png`` (and in pytest's tmp dir).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "artifacts"
+
+
+def _chromium() -> tuple[str, str] | None:
+    browser = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+    driver = shutil.which("chromedriver")
+    return (browser, driver) if browser and driver else None
+
+
+@pytest.fixture(scope="module")
+def driver():
+    found = _chromium()
+    if found is None:
+        pytest.skip("chromium and chromium-driver are not installed (make install-system)")
+    webdriver = pytest.importorskip("selenium.webdriver")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="genrelab-chromium-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = found[0]
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-dev-shm-usage",
+                 f"--user-data-dir={profile}", "--window-size=1100,1400"):
+        opts.add_argument(flag)
+    try:
+        drv = webdriver.Chrome(service=Service(found[1]), options=opts)
+    except Exception as exc:  # pragma: no cover - broken browser install
+        shutil.rmtree(profile, ignore_errors=True)
+        pytest.skip(f"chromium did not start: {exc}")
+    drv.set_page_load_timeout(60)
+    yield drv
+    drv.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_upload_real_clip_and_see_result(driver, live_server, gtzan_root, upload_dir, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    clip = sorted((gtzan_root / "genres_original" / "blues").glob("*.wav"))[0]
+    driver.get(live_server + "/")
+    wait = WebDriverWait(driver, 60)
+    wait.until(EC.presence_of_element_located((By.ID, "file")))
+    wait.until(lambda d: "Model:" in d.find_element(By.ID, "model-info").text)
+    driver.find_element(By.ID, "file").send_keys(str(clip))
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") in ("done", "error"))
+    assert driver.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "done", \
+        driver.find_element(By.ID, "status").text
+
+    bars = driver.find_elements(By.CSS_SELECTOR, "#bars .bar")
+    assert len(bars) == 3  # one bar per genre the model knows
+    widths = [float(b.find_element(By.CSS_SELECTOR, ".fill").get_attribute("style").split("width:")[1].split("%")[0])
+              for b in bars]
+    assert widths == sorted(widths, reverse=True) and abs(sum(widths) - 100) < 1
+    answer = driver.find_element(By.ID, "answer").text
+    assert bars[0].get_attribute("data-genre") in answer and clip.name in answer
+
+    segs = driver.find_elements(By.CSS_SELECTOR, "#timeline-strip .tl-seg")
+    assert len(segs) == 10  # 30 s clip, 3 s windows
+    assert all(s.size["width"] > 0 for s in segs)
+    assert driver.find_element(By.ID, "timeline").is_displayed()
+
+    img = driver.find_element(By.ID, "spec-img")
+    assert img.get_attribute("src").startswith("data:image/png;base64,")
+    assert driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth", img) > 100
+    assert img.is_displayed()
+
+    shot = tmp_path / "web-classify.png"
+    driver.save_screenshot(str(shot))
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(shot, ARTIFACTS / "web-classify.png")
+    assert shot.stat().st_size > 10_000
+    assert list(upload_dir.iterdir()) == []
+
+
+def test_renamed_text_file_shows_an_error(driver, live_server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    fake = tmp_path / "not-a-song.mp3"
+    fake.write_text("just some text\n" * 30)
+    driver.get(live_server + "/")
+    driver.find_element(By.ID, "file").send_keys(str(fake))
+    WebDriverWait(driver, 30).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "error")
+    status = driver.find_element(By.ID, "status").text
+    assert "not-a-song.mp3" in status and "not a readable audio file" in status
