@@ -90,3 +90,5 @@ def test_mixup_mixes_labels_consistently():
     assert xm.shape == x.shape and ym.shape == (4, 3)
     torch.testing.assert_close(ym.sum(dim=1), torch.ones(4))
     assert ym.max() < 1.0 or torch.equal(xm, x)
+    xn, yn = Mixup(seed=1)(x.numpy(), np.array([0, 1, 2, 1]), n_classes=3)
+    assert isinstance(xn, np.ndarray) and isinstance(yn, np.ndarray) and yn.shape == (4, 3)

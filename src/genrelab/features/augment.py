@@ -181,7 +181,7 @@ class Mixup:
     """mixup (Zhang et al.): ``lam * x + (1 - lam) * x[perm]`` with the same mix of one-hot labels.
 
     ``__call__(x, y, n_classes)`` takes integer labels ``(batch,)`` or soft labels ``(batch, C)``
-    and returns ``(x_mixed, y_soft)``. ``lam ~ Beta(alpha, alpha)``.
+    and returns ``(x_mixed, y_soft)`` (numpy in, numpy out; torch in, torch out). ``lam ~ Beta(alpha, alpha)``.
     """
 
     def __init__(self, alpha: float = 0.2, seed: int | None = None):
@@ -193,6 +193,7 @@ class Mixup:
     def __call__(self, x, y, n_classes: int | None = None):
         import torch
 
+        is_np = not isinstance(x, torch.Tensor)
         xt = torch.as_tensor(x)
         yt = torch.as_tensor(y)
         if yt.ndim == 1:
@@ -202,7 +203,8 @@ class Mixup:
                                                                       else torch.float32)
         lam = float(self.rng.beta(self.alpha, self.alpha))
         perm = torch.from_numpy(self.rng.permutation(xt.shape[0]))
-        return lam * xt + (1 - lam) * xt[perm], lam * yt + (1 - lam) * yt[perm]
+        xm, ym = lam * xt + (1 - lam) * xt[perm], lam * yt + (1 - lam) * yt[perm]
+        return (xm.numpy(), ym.numpy()) if is_np else (xm, ym)
 
 
 __all__ = [
