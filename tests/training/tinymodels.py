@@ -1,0 +1,45 @@
+"""Tiny models registered for the training tests (not part of the zoo)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from genrelab.features.config import InputSpec, TableFeature
+from genrelab.models.registry import InputContract, _REGISTRY, register
+
+N_FEATURES = 8
+
+
+def table_spec(n: int = N_FEATURES) -> InputSpec:
+    return InputSpec(feature=TableFeature(columns=tuple(f"f{i}" for i in range(n))))
+
+
+if "test-tiny-mlp" not in _REGISTRY:
+
+    @register("test-tiny-mlp", family="test")
+    class TinyMLP(nn.Module):
+        """Two-layer MLP with dropout (for training tests)."""
+
+        def __init__(self, n_classes: int, n_features: int = N_FEATURES, hidden: int = 16, dropout: float = 0.2):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                     nn.Linear(hidden, n_classes))
+
+        @classmethod
+        def input_contract(cls, n_features: int = N_FEATURES, **_):
+            return InputContract(table_spec(n_features), (n_features,))
+
+        def forward(self, x):
+            return self.net(x)
+
+
+def blobs(n_per_class: int = 30, n_classes: int = 3, n_features: int = N_FEATURES, seed: int = 0, sep: float = 3.0):
+    """Gaussian blobs: X (n, f) float32, y (n,) int."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, sep, size=(n_classes, n_features))
+    X = np.concatenate([centers[c] + rng.normal(0, 1, size=(n_per_class, n_features)) for c in range(n_classes)])
+    y = np.repeat(np.arange(n_classes), n_per_class)
+    order = rng.permutation(len(y))
+    return X[order].astype(np.float32), y[order]
