@@ -36,7 +36,11 @@ def get_num_threads() -> int:
 
 def _run_chunks(fn, n_rows: int, *args) -> None:
     """Call ``fn(start, stop, *args)`` over row chunks, in threads when more than one is configured."""
-    k = min(_NUM_THREADS, max(1, n_rows // 64))
+    _run_chunks_n(fn, n_rows, 64, *args)
+
+
+def _run_chunks_n(fn, n_rows: int, min_rows: int, *args) -> None:
+    k = min(_NUM_THREADS, max(1, n_rows // min_rows))
     if k <= 1:
         fn(0, n_rows, *args)
         return
@@ -55,68 +59,72 @@ except ImportError:  # pragma: no cover
     _HAVE_NUMBA = False
 
 
-def _reflect_py(j: int, n: int) -> int:
-    # scipy "reflect" (d c b a | a b c d | d c b a): period 2n
-    period = 2 * n
-    j %= period
-    return j if j < n else period - 1 - j
-
+_LANES = 32  # rows filtered together (SIMD lanes of the branchless kernel)
 
 if _HAVE_NUMBA:
 
     @numba.njit(cache=True, nogil=True)
-    def _reflect(j, n):
-        period = 2 * n
-        j = j % period
-        if j < 0:
-            j += period
-        if j < n:
-            return j
-        return period - 1 - j
+    def _median_lanes(xt, k, out_t, buf, c):
+        """Running median down axis 0 of ``xt`` ((n + k - 1, lanes), reflect-padded) for every lane.
 
-    @numba.njit(cache=True, nogil=True)
-    def _median_row(row, k, out, pad):
-        n = row.shape[0]
+        Each lane keeps its window sorted in ``buf[:, lane]``; one step removes the outgoing value
+        (``c[j] = buf[j] if buf[j] < old else buf[j + 1]``) and inserts the incoming one
+        (``buf[j] = min(c[j], max(c[j - 1], new))``) without branches, so the compiler vectorises
+        the loops over lanes.
+        """
+        npad, L = xt.shape
+        n = npad - k + 1
         h = k // 2
-        # reflect-padded copy of the row: pad[j] = row[reflect(j - h)]
-        for j in range(n + 2 * h):
-            pad[j] = row[_reflect(j - h, n)]
-        buf = np.empty(k, dtype=row.dtype)
-        for m in range(k):
-            buf[m] = pad[m]
-        buf.sort()
-        out[0] = buf[h]
+        for l in range(L):
+            tmp = np.sort(xt[:k, l].copy())
+            for j in range(k):
+                buf[j, l] = tmp[j]
+            out_t[0, l] = buf[h, l]
         for i in range(1, n):
-            old = pad[i - 1]
-            new = pad[i - 1 + k]
-            if old != new:
-                # locate one copy of the outgoing value (binary search), then slide the new one in
-                lo = 0
-                hi = k
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if buf[mid] < old:
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                j = lo
-                if new > old:
-                    while j + 1 < k and buf[j + 1] < new:
-                        buf[j] = buf[j + 1]
-                        j += 1
-                else:
-                    while j > 0 and buf[j - 1] > new:
-                        buf[j] = buf[j - 1]
-                        j -= 1
-                buf[j] = new
-            out[i] = buf[h]
+            for j in range(k - 1):
+                for l in range(L):
+                    a = buf[j, l]
+                    c[j, l] = a if a < xt[i - 1, l] else buf[j + 1, l]
+            for l in range(L):
+                nv = xt[i - 1 + k, l]
+                a = c[0, l]
+                buf[0, l] = a if a < nv else nv
+            for j in range(1, k - 1):
+                for l in range(L):
+                    nv = xt[i - 1 + k, l]
+                    p = c[j - 1, l]
+                    m = p if p > nv else nv
+                    a = c[j, l]
+                    buf[j, l] = a if a < m else m
+            for l in range(L):
+                nv = xt[i - 1 + k, l]
+                p = c[k - 2, l]
+                buf[k - 1, l] = p if p > nv else nv
+            for l in range(L):
+                out_t[i, l] = buf[h, l]
 
     @numba.njit(cache=True, nogil=True)
-    def _median_rows(start, stop, x, k, out):
-        n = x.shape[1]
-        for r in range(start, stop):
-            pad = np.empty(n + k, dtype=x.dtype)
-            _median_row(x[r], k, out[r], pad)
+    def _median_blocks(start, stop, x, k, out, src):
+        """Blocks ``start..stop`` of ``_LANES`` rows: gather (reflect via ``src``), filter, scatter."""
+        R, n = x.shape
+        L = 32
+        xt = np.empty((n + k - 1, L), dtype=x.dtype)
+        ot = np.empty((n, L), dtype=x.dtype)
+        buf = np.empty((k, L), dtype=x.dtype)
+        c = np.empty((k, L), dtype=x.dtype)
+        for b in range(start, stop):
+            r0 = b * L
+            lanes = min(L, R - r0)
+            for i in range(n + k - 1):
+                si = src[i]
+                for l in range(lanes):
+                    xt[i, l] = x[r0 + l, si]
+                for l in range(lanes, L):
+                    xt[i, l] = 0
+            _median_lanes(xt, k, ot, buf, c)
+            for l in range(lanes):
+                for i in range(n):
+                    out[r0 + l, i] = ot[i, l]
 
 
 def median_filter_last_axis(x: np.ndarray, size: int) -> np.ndarray:
@@ -129,18 +137,31 @@ def median_filter_last_axis(x: np.ndarray, size: int) -> np.ndarray:
         from scipy.ndimage import median_filter
 
         return median_filter(x, size=(1, size), mode="reflect")
-    if not _HAVE_NUMBA or x.shape[1] <= size // 2 or not np.isfinite(x).all():  # pragma: no cover - fallback
+    if not _HAVE_NUMBA or x.shape[1] <= size // 2 or x.dtype.kind != "f" or not np.isfinite(x).all():  # pragma: no cover - fallback
         from scipy.ndimage import median_filter
 
         return median_filter(x, size=(1, size), mode="reflect")
     out = np.empty_like(x)
-    _run_chunks(_median_rows, x.shape[0], x, int(size), out)
+    h = size // 2
+    n = x.shape[1]
+    src = np.arange(-h, n + h)
+    src = np.where(src < 0, -src - 1, src)
+    src = np.where(src >= n, 2 * n - 1 - src, src).astype(np.int64)
+    n_blocks = -(-x.shape[0] // _LANES)
+    _run_chunks_n(_median_blocks, n_blocks, 2, x, int(size), out, src)
     return out
 
 
 def median_filter_axis(x: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Running median along ``axis`` (0 or 1) of a 2-D array."""
-    if axis in (-1, 1):
+    """Running median along ``axis`` (0 or 1) of a 2-D array (scipy "reflect" borders)."""
+    axis = axis % 2
+    if x.shape[axis] <= size // 2 or size % 2 == 0:  # tiny axes: scipy's own border handling
+        from scipy.ndimage import median_filter
+
+        shape = [1, 1]
+        shape[axis] = size
+        return median_filter(x, size=tuple(shape), mode="reflect")
+    if axis == 1:
         return median_filter_last_axis(x, size)
     return median_filter_last_axis(np.ascontiguousarray(x.T), size).T
 
