@@ -79,3 +79,20 @@ def test_epoch_sampler_is_seeded_per_epoch_and_datamodule_batches():
     assert dm.steps_per_epoch() == 4  # 33 = 4 x 8 + 1: the lone last example is dropped in training
     assert sum(len(b[1]) for b in dm.train_dataloader()) == 32
     assert sum(len(b[1]) for b in dm.val_dataloader()) == 33
+
+
+def test_disk_feature_cache_and_augmented_training_tracks(tiny_genre_folder, tmp_path):
+    from genrelab.features.cache import FeatureCache
+
+    tracks = tracks_from(tiny_genre_folder)[:2]
+    labels = LabelSet.from_labels(t.label for t in tracks)
+    spec = InputSpec(feature=MelSpectrogram(n_mels=8, n_fft=512, hop_length=256), clip_seconds=2.0)
+    cache = FeatureCache(tmp_path / "cache")
+    ex = build_examples(tracks, labels, spec, cache=cache, progress=False)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 2
+    assert np.array_equal(build_examples(tracks, labels, spec, cache=cache, progress=False).X, ex.X)
+    # training augmentation: each track + its tempo variant, cached too, examples keep the original id
+    aug = build_examples(tracks, labels, spec, cache=cache, augment={"pitch_steps": [], "tempo_rates": [1.07]},
+                         progress=False)
+    assert len(aug) == 4 and sorted(set(aug.track_ids.tolist())) == sorted(t.track_id for t in tracks)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 4

@@ -357,7 +357,7 @@ def finish_run(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path, 
         scores = score(model, entry.kind, ex, labels, level=cfg.level, aggregation=cfg.aggregation,
                        n_boot=cfg.n_boot, seed=cfg.seed, batch_size=max(cfg.batch_size, 64))
     val_scores = None
-    if part == "test" and data.val is not None and len(data.val):
+    if data.test is not None and len(data.test) and data.val is not None and len(data.val):
         val_scores = score(model, entry.kind, data.val, labels, level=cfg.level, aggregation=cfg.aggregation,
                            n_boot=0, seed=cfg.seed)
     if scores:
