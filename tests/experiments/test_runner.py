@@ -58,3 +58,26 @@ def test_runner_skips_finished_and_continues_after_failure(table, tmp_path):
     assert (out / "good/metrics.json").stat().st_mtime_ns == before
     res3 = run_recipe(rec, out=out, only=["good"], force=True, echo=None)
     assert [s.status for s in res3.statuses] == ["done"]
+
+
+def test_run_cli_reports_failures_with_exit_status(table, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from genrelab.cli import app
+
+    recipe_file = tmp_path / "tiny.yaml"
+    recipe_file.write_text(yaml.safe_dump({
+        "name": "tiny",
+        "vars": {"table": "unused"},
+        "data": {"dataset": "table", "root": str(table), "split": "stratified", "ratios": [0.6, 0.2, 0.2]},
+        "defaults": {"epochs": 1, "batch_size": 8, "n_boot": 10},
+        "runs": [{"name": "ok", "model": "logreg"},
+                 {"name": "broken", "model": "test-tiny-mlp", "model_args": {"n_features": 3}}],
+    }))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["run", str(recipe_file), "--out", str(out), "-q"])
+    assert res.exit_code == 1, res.output
+    assert "FAILED broken" in res.output and (out / "ok/metrics.json").exists()
+    res = CliRunner().invoke(app, ["run", str(recipe_file), "--out", str(out), "-q", "--only", "ok"])
+    assert res.exit_code == 0 and "skipped" in res.output

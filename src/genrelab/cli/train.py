@@ -237,7 +237,7 @@ def evaluate_cmd(
 def run_cmd(
     recipe: Path = typer.Argument(..., help="A recipe file (recipes/*.yaml)."),
     smoke: bool = typer.Option(False, "--smoke", help="Tiny data, 1 epoch: checks the recipe end to end (CI)."),
-    only: Optional[List[str]] = typer.Option(None, "--only", help="Run only runs whose name matches (glob; repeatable)."),
+    only: Optional[List[str]] = typer.Option(None, "--only", help="Only runs whose name matches: a glob (leakfree/cnn_*) or a whole name part (leakfree, study/lstm); repeatable."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: runs/<recipe>[-smoke]]."),
     var: Optional[List[str]] = typer.Option(None, "--var", help="Recipe variable KEY=VALUE (e.g. data_root=/data)."),
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Shortcut for --var data_root=PATH."),

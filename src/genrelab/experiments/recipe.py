@@ -72,10 +72,15 @@ class Recipe:
     variables: dict[str, str] = field(default_factory=dict)
 
     def select(self, patterns: Iterable[str] | None = None) -> list[Run]:
+        """Runs matching any pattern: a glob on the full name (``leakfree/cnn_*``) or a whole part of it."""
         pats = [p for p in (patterns or []) if p]
         if not pats:
             return list(self.runs)
-        out = [r for r in self.runs if any(fnmatch.fnmatch(r.name, p) or p in r.name for p in pats)]
+        def hit(name: str, p: str) -> bool:
+            # a glob on the full name, or a whole name part: "leakfree", "mlp_lr1e-4", "study/lstm"
+            return fnmatch.fnmatch(name, p) or p in name.split("/") or name.startswith(p.rstrip("/") + "/")
+
+        out = [r for r in self.runs if any(hit(r.name, p) for p in pats)]
         if not out:
             raise ConfigError(f"no run of recipe {self.name!r} matches {pats}; runs: {', '.join(r.name for r in self.runs[:10])}...")
         return out
