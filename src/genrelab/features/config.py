@@ -53,6 +53,9 @@ class FeatureConfig:
     """Base class. Subclasses are frozen dataclasses with a ``kind`` and implement :meth:`compute`."""
 
     kind: ClassVar[str] = ""
+    #: True when ``compute`` accepts a batch ``(batch, n)`` and returns a leading batch axis
+    #: (then :meth:`InputSpec.examples` computes all segments of a track in one call).
+    batched: ClassVar[bool] = False
     sample_rate: int = 22050
 
     # -- serialisation
@@ -168,7 +171,10 @@ class InputSpec:
         With ``group_segments`` the result is ``(1, n_segments, *feature_shape)``.
         """
         frames = self.frame(y)
-        feats = np.stack([np.asarray(self.feature.compute(f), dtype=np.float32) for f in frames])
+        if self.feature.batched and frames.shape[0] > 1:
+            feats = np.asarray(self.feature.compute(frames), dtype=np.float32)
+        else:
+            feats = np.stack([np.asarray(self.feature.compute(f), dtype=np.float32) for f in frames])
         return feats[None] if self.group_segments else feats
 
 

@@ -381,6 +381,7 @@ class GTZAN57(FeatureConfig):
     """
 
     kind: ClassVar[str] = "gtzan57"
+    batched: ClassVar[bool] = True
     n_fft: int = _N_FFT
     hop_length: int = _HOP
 

@@ -62,6 +62,7 @@ class SpectrogramImage(FeatureConfig):
     """A mel spectrogram rendered as an image tensor ``(channels, height, width)`` in [0, 1]."""
 
     kind: ClassVar[str] = "image"
+    batched: ClassVar[bool] = True
     width: int = 432
     height: int = 288
     channels: int = 4

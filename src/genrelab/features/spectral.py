@@ -173,6 +173,7 @@ class MelSpectrogram(FeatureConfig):
     """
 
     kind: ClassVar[str] = "mel"
+    batched: ClassVar[bool] = True
     n_fft: int = 2048
     hop_length: int = 512
     win_length: int | None = None
@@ -242,6 +243,7 @@ class Spectrogram(FeatureConfig):
     """
 
     kind: ClassVar[str] = "stft"
+    batched: ClassVar[bool] = True
     n_fft: int = 2048
     hop_length: int = 512
     win_length: int | None = None
@@ -308,6 +310,7 @@ class MFCC(FeatureConfig):
     """
 
     kind: ClassVar[str] = "mfcc"
+    batched: ClassVar[bool] = True
     n_mfcc: int = 20
     n_fft: int = 2048
     hop_length: int = 512
