@@ -51,7 +51,7 @@ def test_tiny_training_lowers_loss_and_writes_run_dir(tmp_path):
     assert 1 <= m["best_epoch"] <= 6 and m["n_params"] > 0 and m["train_time_s"] > 0
     assert m["metrics"]["accuracy"] > 0.8
     assert m["ci"]["accuracy"]["low"] <= m["metrics"]["accuracy"] <= m["ci"]["accuracy"]["high"]
-    assert "segment" in m["levels"]
+    assert m["aggregation"] is None and m["levels"] == {}  # one example per track: nothing aggregated
     ck = checkpoint.load(run / "checkpoint")
     assert ck.labels == ["a", "b", "c"] and ck.normalizer is not None and ck.model_name == "test-tiny-mlp"
     assert ck.train["epochs"] == 6

@@ -85,6 +85,8 @@ def evaluate_checkpoint(
     levels = res["levels"]
     metrics = levels["track"] if lvl == "track" else levels["segment"]
     other = {k: v for k, v in levels.items() if k != ("track" if lvl == "track" else "segment")}
+    if one_per_track:  # whole-clip examples: nothing is aggregated
+        metrics, other = {**metrics, "aggregation": None}, {}
     train_meta = loaded.train or {}
     out_dir = Path(out) if out else ckpt_dir.parent / "eval" / f"{name}-{part}"
     rec = make_record(

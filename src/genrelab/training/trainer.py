@@ -394,6 +394,9 @@ def finish_run(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path, 
         levels = scores["levels"]
         metrics = levels["track"] if level == "track" else levels["segment"]
         other = {k: v for k, v in levels.items() if k != ("track" if level == "track" else "segment")}
+        if data.one_example_per_track:  # the model sees whole clips: nothing is aggregated
+            metrics = {**metrics, "aggregation": None}
+            other = {}
         rec = make_record(metrics, model=cfg.model, level=level,
                           aggregation=metrics.get("aggregation") if level == "track" else None,
                           inference_items_per_s=scores["throughput_items_per_s"], levels=other, **record_fields)
