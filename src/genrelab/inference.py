@@ -435,14 +435,22 @@ class Classifier:
             "name": self.name, "path": str(self.path) if self.path else None, "labels": self.labels,
             "backend": self.backend_name, "model": self.meta.get("model", {}).get("name"),
             "feature": self.spec.feature.kind, "sample_rate": self.sample_rate,
-            "window_seconds": round(self.window_seconds, 3), "n_patches": self.n_patches,
+            "window_seconds": round(self.window_seconds, 3), "patches_per_track": self.patches_per_track,
         }
+
+    @property
+    def patches_per_track(self) -> int:
+        """How many windows (segment models) or pieces (whole-clip models) a long song is read as by default."""
+        piece = self._piece_samples()
+        if self.segmented or not piece:
+            return self.n_patches
+        return max(1, round(self.window_samples / piece))
 
     # -- the numeric core
     def _features(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         feat = self.spec.feature
         frames = list(frames)
-        if feat.kind == "musicnn" and self.feature_backend is not None:
+        if feat.kind == "musicnn" and hasattr(feat, "pool"):
             return _musicnn_embed(feat, frames, self.feature_backend)
         many = getattr(feat, "compute_many", None)
         if many is not None:
@@ -618,13 +626,13 @@ class Classifier:
 
     def _musicnn_timeline(self, path: str, top_k: int) -> ClassificationResult:
         info = audio.info(path)
-        block = _MUSICNN_PATCH_SAMPLES * 20  # ~60 s of audio per network batch
+        block = _MUSICNN_PATCH_SAMPLES * 8  # ~24 s of audio at a time
         off = int(round(self.spec.offset_seconds * self.sample_rate))
 
         def blocks():
             buf = np.zeros(0, dtype=np.float32)
             skip = off
-            for b in audio.stream(path, self.sample_rate, block_seconds=60.0):
+            for b in audio.stream(path, self.sample_rate, block_seconds=20.0):
                 if skip:
                     cut = min(skip, b.size)
                     b, skip = b[cut:], skip - cut
@@ -644,7 +652,7 @@ class Classifier:
         from genrelab.features import musicnn as mfeat
 
         feat = self.spec.feature
-        eng = mfeat.engine(feat.model, backend=self.feature_backend)
+        eng = _musicnn_engine(feat.model, self.feature_backend)
         per_patch: list[np.ndarray] = []
         peak = 0.0
         n_samples = 0
@@ -733,13 +741,31 @@ def _digest(y: np.ndarray, w: int, n_patches: int, piece: int | None) -> np.ndar
     return audio.crop_or_pad(np.concatenate([y[s:s + piece] for s in starts]), w)
 
 
-def _musicnn_embed(feat: Any, signals: Sequence[np.ndarray], backend: str) -> np.ndarray:
-    """``feat.compute_many(signals)`` with the backbone on a chosen backend (``"torch"`` or ``"onnx"``)."""
+_ENGINES: dict[tuple[str, str | None], Any] = {}
+_ENGINES_LOCK = threading.Lock()
+#: Patches per backbone call. Peak memory grows ~25-35 MB per patch in a batch (ONNX Runtime keeps its arena),
+#: and 4 is as fast per patch as 32 on 2 cores: so a 1-hour timeline stays well under 1 GB.
+_MUSICNN_BATCH = 4
+
+
+def _musicnn_engine(model: str, backend: str | None) -> Any:
+    """One musicnn backbone per (model, backend) for inference, run a few patches at a time (bounded memory)."""
+    from genrelab.features import musicnn as mfeat
+
+    key = (model, backend)
+    with _ENGINES_LOCK:
+        if key not in _ENGINES:
+            _ENGINES[key] = mfeat.MusicnnEngine(model, backend=backend, batch_size=_MUSICNN_BATCH)
+        return _ENGINES[key]
+
+
+def _musicnn_embed(feat: Any, signals: Sequence[np.ndarray], backend: str | None) -> np.ndarray:
+    """``feat.compute_many(signals)`` (same arithmetic) with the backbone on a chosen backend, few patches at a time."""
     from genrelab.features import musicnn as mfeat
 
     per_track = [mfeat.patches(mfeat.log_mel(np.asarray(s, dtype=np.float32))) for s in signals]
     counts = [len(p) for p in per_track]
-    out = mfeat.engine(feat.model, backend=backend).run(np.concatenate(per_track), (feat.layer,))[feat.layer]
+    out = _musicnn_engine(feat.model, backend).run(np.concatenate(per_track), (feat.layer,))[feat.layer]
     bounds = np.cumsum([0] + counts)
     return np.stack([feat.pool(out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32)
 

@@ -33,9 +33,24 @@ def web_app(web_ckpt, upload_dir):
 
 
 @pytest.fixture(scope="session")
-def live_server(web_app):
-    """uvicorn serving ``web_app`` on 127.0.0.1 at a free port, in a thread."""
+def browser_app(web_app, upload_dir):
+    """The app the browser drives: the shipped default model when it loads (the real thing), else the fixture."""
+    from genrelab.inference import Classifier
+    from genrelab.web import create_app
+
+    try:
+        clf = Classifier.from_checkpoint("default")
+    except Exception:
+        return web_app
+    return create_app(model=clf, max_upload_bytes=20 * 1024 * 1024, upload_dir=upload_dir)
+
+
+@pytest.fixture(scope="session")
+def live_server(browser_app):
+    """uvicorn serving ``browser_app`` on 127.0.0.1 at a free port, in a thread."""
     import uvicorn
+
+    web_app = browser_app
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

@@ -105,6 +105,7 @@ def test_several_requests_at_once(client, upload_dir):
     assert list(upload_dir.iterdir()) == []
 
 
+@pytest.mark.integration
 def test_real_clip(client, gtzan_root):
     clip = sorted((gtzan_root / "genres_original" / "jazz").glob("*.wav"))[0]
     r = client.post("/api/classify", files={"file": (clip.name, clip.read_bytes(), "audio/wav")})
