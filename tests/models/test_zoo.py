@@ -68,7 +68,7 @@ def test_contract_matches_feature_shape(name):
     elif spec.segment_seconds:
         n = int(round(spec.segment_seconds * sr))
     else:
-        n = int(round(spec.clip_seconds * sr))
+        n = int(round((spec.clip_seconds or 30.0) * sr))
     shape = tuple(spec.feature.output_shape(n))
     if spec.group_segments:
         shape = (spec.n_segments, *shape)
