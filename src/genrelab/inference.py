@@ -224,6 +224,85 @@ class _SklearnBackend(_Backend):
         return out
 
 
+class _LinearBackend(_Backend):
+    """A scikit-learn ``[StandardScaler ->] LogisticRegression`` head evaluated with numpy (no sklearn import).
+
+    Built once from the real model and checked against its ``predict_proba``; cached by weights checksum."""
+
+    name = "linear"
+
+    def __init__(self, arrays: dict[str, np.ndarray], n_labels: int):
+        self.mean = arrays["mean"]
+        self.scale = arrays["scale"]
+        self.coef = arrays["coef"]
+        self.intercept = arrays["intercept"]
+        self.columns = arrays["columns"].astype(int)
+        self.n = n_labels
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        x2 = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        p = _softmax(((x2 - self.mean) / self.scale) @ self.coef.T + self.intercept)
+        out = np.zeros((len(x2), self.n), dtype=np.float64)
+        out[:, self.columns] = p
+        return out
+
+
+def _linear_head_path(meta: dict[str, Any]) -> Path | None:
+    sha = meta.get("weights", {}).get("sha256")
+    return cache_dir() / "heads" / f"{sha[:24]}.npz" if sha else None
+
+
+def _linear_head_from_cache(meta: dict[str, Any]) -> _LinearBackend | None:
+    p = _linear_head_path(meta)
+    if p is None or not p.exists():
+        return None
+    try:
+        with np.load(p) as z:
+            return _LinearBackend({k: z[k] for k in z.files}, len(meta["labels"]))
+    except Exception:
+        return None
+
+
+def _linear_head_write(model: Any, sk: _SklearnBackend, meta: dict[str, Any]) -> None:
+    """Cache a numpy copy of a linear sklearn head when it reproduces ``predict_proba`` exactly."""
+    p = _linear_head_path(meta)
+    if p is None:
+        return
+    try:
+        steps = list(getattr(model, "steps", [(None, model)]))
+        est = [st for _, st in steps]
+        clf = est[-1]
+        if type(clf).__name__ != "LogisticRegression" or clf.coef_.shape[0] < 3:
+            return
+        dim = clf.coef_.shape[1]
+        mean, scale = np.zeros(dim), np.ones(dim)
+        for st in est[:-1]:
+            if type(st).__name__ != "StandardScaler":
+                return
+            if getattr(st, "mean_", None) is not None:
+                mean = st.mean_.astype(np.float64)
+            if getattr(st, "scale_", None) is not None:
+                scale = st.scale_.astype(np.float64)
+        arrays = {"mean": mean, "scale": scale, "coef": clf.coef_.astype(np.float64),
+                  "intercept": clf.intercept_.astype(np.float64), "columns": np.asarray(sk.columns)}
+        lin = _LinearBackend(arrays, sk.n)
+        x = np.random.default_rng(0).standard_normal((64, dim)) * scale + mean
+        if not np.allclose(lin.predict_proba(x), sk.predict_proba(x), atol=1e-7):
+            return
+        import tempfile
+
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, suffix=".npz")
+        os.close(fd)
+        try:
+            np.savez(tmp, **arrays)
+            os.replace(tmp, p)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except Exception:  # the cache is an optimisation only
+        return
+
+
 def _export_onnx_file(ckpt: Any, out: Path) -> Path:
     """Export a loaded torch checkpoint's model to ``out`` (dynamic batch axis), atomically."""
     import tempfile
@@ -371,10 +450,19 @@ class Classifier:
                 return cls(labels=meta["labels"], spec=spec, backend=_OnnxBackend(onnx_file, threads),
                            normalizer=_load_normalizer_without_torch(ckpt_dir, meta),
                            plugin_modules=_plugins_for(spec, None), **opts)
+        if kind == "sklearn" and onnx_enabled() and backend != "torch":
+            fast = _linear_head_from_cache(meta)
+            if fast is not None:  # skips importing scikit-learn and skops (~2 s of a cold start)
+                _verify_weights(ckpt_dir, meta)
+                spec, _ = _spec_from_meta(meta)
+                return cls(labels=meta["labels"], spec=spec, backend=fast,
+                           normalizer=_load_normalizer_without_torch(ckpt_dir, meta),
+                           plugin_modules=_plugins_for(spec, None), **opts)
         loaded = ckpt_mod.load(ckpt_dir)
         plugins = _plugins_for(loaded.contract.spec, loaded.model)
         if kind == "sklearn":
             be: _Backend = _SklearnBackend(loaded.model, loaded.labels)
+            _linear_head_write(loaded.model, be, meta)
         elif want_onnx:
             try:
                 onnx_file = _export_onnx_file(loaded, _onnx_cache_path(ckpt_dir, meta))
@@ -779,6 +867,8 @@ def _verify_weights(ckpt_dir: Path, meta: dict[str, Any]) -> None:
     wf = ckpt_dir / meta["weights"]["file"]
     if not wf.exists():
         raise CheckpointError(f"{ckpt_dir}: weights file {wf.name} is missing")
+    if hashlib.sha256(wf.read_bytes()).hexdigest() != meta["weights"].get("sha256"):
+        raise CheckpointError(f"{wf}: checksum does not match model.json (incomplete or mixed checkpoint)")
 
 
 def _plugins_for(spec: Any, model: Any) -> list[str]:

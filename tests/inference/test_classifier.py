@@ -250,3 +250,15 @@ def test_default_model_onnx_and_torch_agree_on_real_clips(default_clf, gtzan_roo
         assert rt.ok and ro.ok
         assert rt.genre == ro.genre
         assert max(abs(rt.probabilities[k] - ro.probabilities[k]) for k in rt.probabilities) < 1e-3
+
+
+def test_linear_sklearn_head_is_cached_and_exact(sklearn_ckpt, tmp_path, monkeypatch):
+    """A logistic-regression head is read once with skops, then from a numpy cache (no sklearn import)."""
+    monkeypatch.setenv("GENRELAB_CACHE", str(tmp_path / "cache"))
+    first = Classifier.from_checkpoint(sklearn_ckpt)
+    second = Classifier.from_checkpoint(sklearn_ckpt)
+    assert (first.backend_name, second.backend_name) == ("sklearn", "linear")
+    x = np.random.default_rng(1).standard_normal((5, 32)).astype(np.float32)
+    assert np.allclose(first.predict_examples(x), second.predict_examples(x), atol=1e-9)
+    monkeypatch.setenv("GENRELAB_ONNX", "0")  # plain mode: the real scikit-learn model
+    assert Classifier.from_checkpoint(sklearn_ckpt).backend_name == "sklearn"
