@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-import tinymodels  # noqa: F401  (registers test-tiny-mlp)
+
 from genrelab.experiments.recipe import expand_grid, load_recipe, parse_recipe, smoke_cover
 from genrelab.types import ConfigError
 

@@ -1,6 +1,9 @@
-"""Tiny models registered for the training tests (not part of the zoo)."""
+"""A tiny model for the training tests, registered only while a test runs (fixture ``tiny_model``
+in the conftests), so the model-zoo tests that iterate over the registry never see it."""
 
 from __future__ import annotations
+
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -16,23 +19,39 @@ def table_spec(n: int = N_FEATURES) -> InputSpec:
     return InputSpec(feature=TableFeature(columns=tuple(f"f{i}" for i in range(n))))
 
 
-if "test-tiny-mlp" not in _REGISTRY:
+TINY = "test-tiny-mlp"
 
-    @register("test-tiny-mlp", family="test")
-    class TinyMLP(nn.Module):
-        """Two-layer MLP with dropout (for training tests)."""
 
-        def __init__(self, n_classes: int, n_features: int = N_FEATURES, hidden: int = 16, dropout: float = 0.2):
-            super().__init__()
-            self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Dropout(dropout),
-                                     nn.Linear(hidden, n_classes))
+class TinyMLP(nn.Module):
+    """Two-layer MLP with dropout (for training tests)."""
 
-        @classmethod
-        def input_contract(cls, n_features: int = N_FEATURES, **_):
-            return InputContract(table_spec(n_features), (n_features,))
+    def __init__(self, n_classes: int, n_features: int = N_FEATURES, hidden: int = 16, dropout: float = 0.2):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, n_classes))
 
-        def forward(self, x):
-            return self.net(x)
+    @classmethod
+    def input_contract(cls, n_features: int = N_FEATURES, **_):
+        return InputContract(table_spec(n_features), (n_features,))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@contextmanager
+def registered():
+    """Register the tiny model for the duration of a block (the registry is global)."""
+    from genrelab.models import registry
+
+    registry.list_models()  # load the zoo first
+    added = TINY not in _REGISTRY
+    if added:
+        register(TINY, family="test")(TinyMLP)
+    try:
+        yield
+    finally:
+        if added:
+            _REGISTRY.pop(TINY, None)
 
 
 def blobs(n_per_class: int = 30, n_classes: int = 3, n_features: int = N_FEATURES, seed: int = 0, sep: float = 3.0):
