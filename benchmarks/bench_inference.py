@@ -113,6 +113,11 @@ def main() -> None:
         for name, f in (("cold_30s", clip), ("cold_4min", song)):
             res[name] = min(_cli(["classify", str(f), "--model", args.model, "-q"], args.cores)[0] for _ in range(2))
         t0 = time.perf_counter()
+        import genrelab.checkpoint  # noqa: F401  (torch, the model registry: the import part of a cold start)
+        import genrelab.features  # noqa: F401
+
+        res["imports_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         clf = Classifier.from_checkpoint(args.model)
         res["load_s"] = time.perf_counter() - t0
         res["backend"] = clf.backend_name
@@ -138,7 +143,8 @@ def main() -> None:
 
     print(f"\ninference benchmark: model={args.model}, {args.cores} cores, backend={res['backend']}")
     rows = [
-        ("model load", res["load_s"], "s", None),
+        ("imports (torch, genrelab.models/features)", res["imports_s"], "s", None),
+        ("model load (after imports)", res["load_s"], "s", None),
         ("cold start, 30 s clip (fresh process)", res["cold_30s"], "s", TARGETS["cold_30s"]),
         ("cold start, 4-min song", res["cold_4min"], "s", None),
         ("warm, 30 s clip", res["warm_30s"], "s", TARGETS["warm_30s"]),

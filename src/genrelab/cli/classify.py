@@ -405,7 +405,15 @@ def serve_command(
     except ImportError as exc:
         typer.echo(f"error: the web app needs the 'web' extra (pip install 'genrelab[web]'): {exc}", err=True)
         raise typer.Exit(2)
-    app = create_app(model=model, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
+    from genrelab.inference import Classifier
+    from genrelab.types import GenrelabError
+
+    try:
+        clf = Classifier.from_checkpoint(model)  # loaded once, before the first request
+    except GenrelabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2)
+    app = create_app(model=clf, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
     typer.echo(f"genrelab: serving {model!r} on http://{host}:{port}/  (API docs: /docs)")
     uvicorn.run(app, host=host, port=port, log_level="info")
 
