@@ -255,17 +255,20 @@ class MusicnnEngine:
     ``backend``: ``"onnx"`` (ONNX Runtime; the PyTorch port is exported once to ``<cache>/musicnn/``),
     ``"torch"``, or ``"auto"`` (ONNX Runtime when it is installed and the export works, else PyTorch;
     the environment variable ``GENRELAB_MUSICNN_BACKEND`` overrides the default). ``threads``: intra-op
-    threads (default: PyTorch's setting). Patches are run ``batch_size`` at a time.
+    threads (default: PyTorch's setting). Patches are run ``batch_size`` at a time (default: a few; measured
+    fastest on CPU because the front end's feature maps then stay in cache: see benchmarks/README.md).
     """
 
+    #: Patches per network call by backend (measured on 2 cores: ORT 2-10 equal, torch best at 1-2).
+    DEFAULT_BATCH = {"onnx": 4, "torch": 2}
+
     def __init__(self, model: str = "MSD_musicnn", backend: str | None = None, threads: int | None = None,
-                 batch_size: int = 32):
+                 batch_size: int | None = None):
         from genrelab.models import musicnn as mm
 
         self.model = mm.check_model_name(model)
         self.arch = mm.PRETRAINED[model]["arch"]
         self.labels = mm.labels(model)
-        self.batch_size = int(batch_size)
         self.threads = threads
         backend = backend or _default_backend()
         if backend not in ("auto", "onnx", "torch"):
@@ -287,6 +290,7 @@ class MusicnnEngine:
 
                 warnings.warn(f"musicnn: ONNX Runtime unavailable for {model} ({type(exc).__name__}: {exc}); "
                               "using PyTorch", RuntimeWarning, stacklevel=2)
+        self.batch_size = int(batch_size or self.DEFAULT_BATCH[self.backend])
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -358,55 +362,63 @@ def _onnx_outputs(arch: str) -> tuple[str, ...]:
 
 
 ONNX_OPSET = 17
+#: Bump when the exported graph changes (the file name also hashes the weights, so new weights re-export).
+EXPORT_VERSION = "1"
 
 
-def onnx_path(model: str) -> Path:
+def onnx_path(model: str, net: Any = None) -> Path:
+    """Where the exported ONNX graph of pretrained ``model`` is cached (named by a hash of its weights)."""
+    import hashlib
+
     from genrelab.models import musicnn as mm
 
-    return mm.cache_dir() / "musicnn" / f"{model}-v{mm.CONVERSION_VERSION}-opset{ONNX_OPSET}.onnx"
+    state = net.state_dict() if net is not None else mm.pretrained_state_dict(model)
+    h = hashlib.sha1(f"{mm.CONVERSION_VERSION}/{EXPORT_VERSION}/{ONNX_OPSET}".encode())
+    for k in sorted(state):
+        h.update(k.encode())
+        h.update(state[k].detach().cpu().contiguous().numpy().tobytes())
+    return mm.cache_dir() / "musicnn" / f"{model}-{h.hexdigest()[:12]}.onnx"
 
 
-class _Exportable:
-    """Wraps a net so its forward returns the named per-patch outputs as a tuple (for ONNX export)."""
+def _exportable(net: Any, names: tuple[str, ...]) -> Any:
+    """A module whose forward returns the named per-patch outputs of ``net`` as a tuple (for ONNX export)."""
+    import torch
 
-    def __new__(cls, net: Any, names: tuple[str, ...]):
-        import torch
+    class PerPatchOutputs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
 
-        class _M(torch.nn.Module):
-            def __init__(self) -> None:
-                super().__init__()
-                self.net = net
+        def forward(self, x):  # type: ignore[override]
+            out = self.net.forward_features(x, names)
+            return tuple(out[n] for n in names)
 
-            def forward(self, x):  # type: ignore[override]
-                out = self.net.forward_features(x)
-                return tuple(out[n] for n in names)
-
-        return _M().eval()
+    return PerPatchOutputs().eval()
 
 
 def export_onnx(model: str, net: Any = None, path: str | Path | None = None) -> Path:
-    """Export pretrained ``model`` to ONNX (inputs ``patches`` ``(n, 187, 96)``; outputs the per-patch layers)."""
+    """Export pretrained ``model`` to ONNX (input ``patches`` ``(n, 187, 96)``; outputs the per-patch layers
+    of :func:`_onnx_outputs`) and return the file (default: :func:`onnx_path`, in the cache)."""
     import tempfile
+    import warnings
 
     import torch
 
     from genrelab.models import musicnn as mm
 
-    path = Path(path) if path else onnx_path(model)
     net = net if net is not None else mm.load_pretrained(model)
+    path = Path(path) if path else onnx_path(model, net)
     names = _onnx_outputs(mm.PRETRAINED[model]["arch"])
-    wrapper = _Exportable(net, names)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        import warnings
-
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             torch.onnx.export(
-                wrapper, (torch.zeros(2, PATCH_FRAMES, N_MELS),), tmp, input_names=["patches"],
-                output_names=list(names), dynamic_axes={"patches": {0: "n"}, **{n: {0: "n"} for n in names}},
+                _exportable(net.eval(), names), (torch.zeros(2, PATCH_FRAMES, N_MELS),), tmp,
+                input_names=["patches"], output_names=list(names),
+                dynamic_axes={"patches": {0: "n"}, **{n: {0: "n"} for n in names}},
                 opset_version=ONNX_OPSET, dynamo=False,
             )
         os.chmod(tmp, 0o644)
@@ -419,7 +431,7 @@ def export_onnx(model: str, net: Any = None, path: str | Path | None = None) -> 
 def _onnx_session(model: str, net: Any, threads: int | None):
     import onnxruntime as ort
 
-    path = onnx_path(model)
+    path = onnx_path(model, net)
     if not path.is_file():
         export_onnx(model, net, path)
     opts = ort.SessionOptions()
