@@ -51,12 +51,18 @@ PARAM_COUNTS = {
 }
 
 
+def _shipped(entry) -> bool:
+    """Models that genrelab itself ships (tests elsewhere register tiny fixture models of their own)."""
+    return entry.cls.__module__.startswith("genrelab.models.")
+
+
 def torch_model_names() -> list[str]:
-    return [e.name for e in registry.list_models() if e.kind == "torch" and e.family not in EXCLUDED_FAMILIES]
+    return [e.name for e in registry.list_models()
+            if _shipped(e) and e.kind == "torch" and e.family not in EXCLUDED_FAMILIES]
 
 
 def sklearn_model_names() -> list[str]:
-    return [e.name for e in registry.list_models() if e.kind == "sklearn"]
+    return [e.name for e in registry.list_models() if _shipped(e) and e.kind == "sklearn"]
 
 
 def light_config(name: str) -> tuple[dict, tuple[int, ...]]:
