@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from genrelab.features.normalize import Standardizer
+from genrelab.fileio import atomic_write_bytes, atomic_write_text
 from genrelab.models import registry
 from genrelab.models.registry import InputContract
 from genrelab.types import CheckpointError
@@ -66,25 +65,6 @@ def versions() -> dict[str, str]:
         except Exception:  # pragma: no cover - optional
             pass
     return out
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write a text file so that readers see either the old or the whole new content."""
-    _atomic_write_bytes(Path(path), text.encode())
 
 
 def _torch_payload(model: Any, normalizer: Standardizer | None) -> bytes:
@@ -150,7 +130,7 @@ def save(
     }
     if norm_arrays is not None:
         meta["normalization_arrays"] = norm_arrays
-    _atomic_write_bytes(path / weights_name, payload)
+    atomic_write_bytes(path / weights_name, payload)
     atomic_write_text(path / META_FILE, json.dumps(meta, indent=2, default=_json_default))
     return path
 

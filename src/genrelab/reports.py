@@ -24,13 +24,13 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from genrelab.evaluation.metrics import flatten_scalars
 from genrelab.evaluation.record import HISTORY_FILE, METRICS_FILE
+from genrelab.fileio import atomic_write_text
 
 __all__ = [
     "RunRecord", "find_run_dirs", "load_runs", "sort_records", "group_records",
@@ -840,24 +840,6 @@ def _md_inline(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- writing
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_report(
     runs: Iterable[str | Path] | Sequence[RunRecord],
     out_dir: str | Path,
@@ -888,11 +870,11 @@ def write_report(
     written: dict[str, Path] = {}
     if "md" in formats:
         written["md"] = out / "report.md"
-        _atomic_write_text(written["md"], to_markdown(records, sort, descending, title, skipped))
+        atomic_write_text(written["md"], to_markdown(records, sort, descending, title, skipped))
     if "csv" in formats:
         written["csv"] = out / "report.csv"
-        _atomic_write_text(written["csv"], to_csv(records, sort, descending))
+        atomic_write_text(written["csv"], to_csv(records, sort, descending))
     if "html" in formats:
         written["html"] = out / "report.html"
-        _atomic_write_text(written["html"], to_html(records, sort, descending, title, skipped, plots=plots))
+        atomic_write_text(written["html"], to_html(records, sort, descending, title, skipped, plots=plots))
     return written

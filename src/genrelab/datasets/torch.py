@@ -17,7 +17,7 @@ normalisation fitted on the training part only -> a Lightning :class:`GenreDataM
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 

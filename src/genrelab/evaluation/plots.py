@@ -18,8 +18,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -27,6 +25,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from genrelab.fileio import atomic_write_bytes
 
 __all__ = [
     "HISTORY_COLUMNS", "read_history", "save_png", "png_bytes",
@@ -56,29 +55,7 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
 
 def save_png(fig: Figure, out: str | Path, dpi: int = DPI) -> Path:
     """Write ``fig`` to ``out`` as PNG atomically (temporary file then rename); returns the path."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    data = png_bytes(fig, dpi)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        _chmod_default(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return out
-
-
-def _chmod_default(path: str) -> None:
-    """Give a mkstemp file (mode 0600) the mode an ordinary ``open`` would (0666 minus the umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
+    return atomic_write_bytes(out, png_bytes(fig, dpi), fsync=False)
 
 
 # --------------------------------------------------------------------------- history curves

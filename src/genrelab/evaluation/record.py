@@ -43,11 +43,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
+from genrelab.fileio import atomic_write_text
 
 __all__ = ["SCHEMA", "METRICS_FILE", "HISTORY_FILE", "HISTORY_COLUMNS", "make_record", "jsonable",
            "write_metrics_json", "read_metrics_json"]
@@ -118,25 +118,8 @@ def make_record(
 
 def write_metrics_json(run_dir: str | Path, record: Mapping[str, Any], name: str = METRICS_FILE) -> Path:
     """Write ``record`` (NaN -> null) to ``run_dir/metrics.json`` atomically; returns the path."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / name
     text = json.dumps(jsonable(record), indent=2, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write_text(Path(run_dir) / name, text + "\n")
 
 
 def read_metrics_json(path: str | Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from genrelab.datasets.torch import MemoryFeatureCache
-from genrelab.experiments.recipe import Recipe, Run
+from genrelab.experiments.recipe import Recipe
 
 
 @dataclass

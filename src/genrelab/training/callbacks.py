@@ -20,7 +20,6 @@ import io
 import math
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from genrelab.evaluation.record import HISTORY_COLUMNS
+from genrelab.fileio import atomic_write_bytes
 
 HISTORY_FIELDS = (*HISTORY_COLUMNS, "lr", "time_s")
 
@@ -90,7 +90,7 @@ class History(Callback):
         w.writeheader()
         for r in self.rows:
             w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in HISTORY_FIELDS})
-        atomic_write(self.path, buf.getvalue().encode())
+        atomic_write_bytes(self.path, buf.getvalue().encode())
 
     def state_dict(self) -> dict[str, Any]:
         return {"rows": copy.deepcopy(self.rows)}
@@ -175,28 +175,13 @@ class ResumeCheckpoint(Checkpoint):
         trainer.save_checkpoint(str(self.path), weights_only=False)
 
 
-def atomic_write(path: str | Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Lightning checkpoint IO whose writes are atomic: a killed run never leaves a torn ``.ckpt``."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
         buf = io.BytesIO()
         torch.save(checkpoint, buf)
-        atomic_write(Path(path), buf.getvalue())
+        atomic_write_bytes(Path(path), buf.getvalue())
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
         # Our own resume state (written by this trainer): it holds optimiser/loop state besides tensors.

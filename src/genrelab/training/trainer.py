@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from genrelab.checkpoint import atomic_write_text
+from genrelab.fileio import atomic_write_text
 from genrelab.training.config import TrainConfig
 from genrelab.training.data import PreparedData, prepare_data
 from genrelab.types import ConfigError
