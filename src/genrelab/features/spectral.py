@@ -163,9 +163,26 @@ def _finish(x, squeeze: bool) -> np.ndarray:
 # --------------------------------------------------------------------------- configs
 
 
+class _TorchFeature(FeatureConfig):
+    """Shared numpy entry point of the torch-computed spectral features (subclasses define ``compute_tensor``)."""
+
+    def compute_tensor(self, y):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
+        """``(n,)`` or ``(batch, n)`` float32 audio -> features (batch axis kept when given); runs on ``device``
+        (default: CUDA when present, or ``GENRELAB_FEATURE_DEVICE``)."""
+        import torch
+
+        yb, squeeze = _as_batch(y)
+        with torch.no_grad():
+            out = self.compute_tensor(_to_tensor(yb, resolve_device(device)))
+        return _finish(out, squeeze)
+
+
 @register_feature
 @dataclass(frozen=True)
-class MelSpectrogram(FeatureConfig):
+class MelSpectrogram(_TorchFeature):
     """Mel spectrogram ``(n_mels, frames)``, in dB when ``db`` (librosa's melspectrogram + power_to_db).
 
     ``ref``: "max" (each example's own maximum, librosa ``ref=np.max``) or a number (e.g. 1.0).
@@ -216,14 +233,6 @@ class MelSpectrogram(FeatureConfig):
         M = self.mel_power(y)
         return power_to_db_torch(M, self.ref, self.amin, self.top_db) if self.db else M
 
-    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
-        import torch
-
-        yb, squeeze = _as_batch(y)
-        with torch.no_grad():
-            out = self.compute_tensor(_to_tensor(yb, resolve_device(device)))
-        return _finish(out, squeeze)
-
     def n_frames(self, n_samples: int) -> int:
         return 1 + n_samples // self.hop_length if self.center else 1 + (n_samples - self.n_fft) // self.hop_length
 
@@ -233,7 +242,7 @@ class MelSpectrogram(FeatureConfig):
 
 @register_feature
 @dataclass(frozen=True)
-class Spectrogram(FeatureConfig):
+class Spectrogram(_TorchFeature):
     """Linear-frequency STFT spectrogram ``(bins, frames)`` (``|STFT|**power``, optionally in dB).
 
     ``n_bins`` keeps only the lowest ``n_bins`` frequency bins (None: all ``1 + n_fft // 2``);
@@ -286,14 +295,6 @@ class Spectrogram(FeatureConfig):
             return power_to_db_torch(S, ref, self.amin, self.top_db)
         return S
 
-    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
-        import torch
-
-        yb, squeeze = _as_batch(y)
-        with torch.no_grad():
-            out = self.compute_tensor(_to_tensor(yb, resolve_device(device)))
-        return _finish(out, squeeze)
-
     def output_shape(self, n_samples: int) -> tuple[int, ...]:
         bins = self.n_bins or 1 + self.n_fft // 2
         frames = self.n_frames or (1 + n_samples // self.hop_length if self.center
@@ -303,7 +304,7 @@ class Spectrogram(FeatureConfig):
 
 @register_feature
 @dataclass(frozen=True)
-class MFCC(FeatureConfig):
+class MFCC(_TorchFeature):
     """MFCCs as ``librosa.feature.mfcc`` (mel power -> power_to_db(ref=1.0, top_db=80) -> DCT-II ortho).
 
     Output ``(n_mfcc, frames)``, or ``(frames, n_mfcc)`` with ``time_major=True`` (Saint-Félix's layout).
@@ -350,14 +351,6 @@ class MFCC(FeatureConfig):
             k = torch.arange(1, self.n_mfcc + 1, dtype=M.dtype, device=M.device)
             M = M * (1 + (self.lifter / 2) * torch.sin(np.pi * k / self.lifter))[:, None]
         return M.transpose(-1, -2) if self.time_major else M
-
-    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
-        import torch
-
-        yb, squeeze = _as_batch(y)
-        with torch.no_grad():
-            out = self.compute_tensor(_to_tensor(yb, resolve_device(device)))
-        return _finish(out, squeeze)
 
     def output_shape(self, n_samples: int) -> tuple[int, ...]:
         frames = 1 + n_samples // self.hop_length if self.center else 1 + (n_samples - self.n_fft) // self.hop_length
