@@ -25,6 +25,27 @@ def test_kinds_registered():
     assert {"mel", "stft", "mfcc", "gtzan57", "image"} <= set(feature_kinds())
 
 
+def test_family_map_matches_registrations():
+    # from_dict imports only the family FAMILY_OF_KIND names, so the map must say where each built-in kind lives
+    from genrelab.features.config import _FEATURES, FAMILIES, FAMILY_OF_KIND
+
+    feature_kinds()
+    builtin = {k: c.__module__.rsplit(".", 1)[-1] for k, c in _FEATURES.items()
+               if c.__module__.rsplit(".", 1)[-1] in FAMILIES}
+    assert builtin == FAMILY_OF_KIND
+
+
+def test_reading_a_config_imports_only_its_family():
+    import subprocess
+    import sys
+
+    code = ("import sys; from genrelab.features.config import InputSpec, FeatureConfig; "
+            "FeatureConfig.from_dict({'kind': 'musicnn', 'model': 'MSD_musicnn'}); "
+            "print(sorted(m for m in ('librosa', 'scipy', 'numba', 'torch', 'genrelab.features.spectral') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
 @pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.kind)
 def test_round_trip_through_json(cfg):
     d = json.loads(json.dumps(cfg.to_dict()))

@@ -43,6 +43,25 @@ def test_registry_covers_the_issue():
     assert set(NAMES) == expected, "a new torch model needs its parameter count in zoo_cases.PARAM_COUNTS"
 
 
+def test_family_map_matches_registrations():
+    # registry.get imports only the family FAMILY_OF_MODEL names, so the map must say where each model lives
+    builtin = {e.name: e.cls.__module__.rsplit(".", 1)[-1] for e in registry.list_models()
+               if e.cls.__module__.startswith("genrelab.models.")}
+    assert builtin == registry.FAMILY_OF_MODEL
+
+
+def test_get_imports_only_the_family_it_needs():
+    import subprocess
+    import sys
+
+    code = ("import sys; import genrelab.models; print('torch' in sys.modules); registry = genrelab.models.registry; "
+            "registry.get('qin-mlp'); print(sorted(m for m in sys.modules if m.startswith('genrelab.models.')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[0] == "False"  # importing the zoo imports no family (and so no torch)
+    loaded = set(eval(out[1]))  # qin (and the backbones it builds on), not the other families
+    assert "genrelab.models.qin" in loaded and not loaded & {f"genrelab.models.{f}" for f in ("liu", "sirek", "musicnn")}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_documented_and_contracted(name):
     entry = registry.get(name)

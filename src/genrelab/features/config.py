@@ -34,14 +34,43 @@ def register_feature(cls: type["FeatureConfig"]) -> type["FeatureConfig"]:
     return cls
 
 
+#: The built-in feature families (modules of ``genrelab.features``); each registers its kinds on import.
+FAMILIES = ("spectral", "gtzan57", "images", "musicnn")
+#: Which family module registers each built-in kind, so that reading a config imports only that module
+#: (``tests/features/test_config.py`` checks this map against the registrations).
+FAMILY_OF_KIND = {
+    "mel": "spectral", "stft": "spectral", "mfcc": "spectral",
+    "gtzan57": "gtzan57",
+    "image": "images",
+    "musicnn-mel": "musicnn", "musicnn": "musicnn",
+}
+
+
 def feature_kinds() -> list[str]:
     _import_families()
     return sorted(_FEATURES)
 
 
 def _import_families() -> None:
-    # Importing the package registers every built-in family.
-    import genrelab.features  # noqa: F401
+    """Import every built-in family (each registers its kinds)."""
+    from importlib import import_module
+
+    for family in FAMILIES:
+        import_module(f"genrelab.features.{family}")
+
+
+def _import_kind(kind: Any) -> None:
+    """Make ``kind`` registered if a built-in family provides it: import just that family (all of them for
+    a kind this map does not know)."""
+    if kind in _FEATURES:
+        return
+    family = FAMILY_OF_KIND.get(kind) if isinstance(kind, str) else None
+    if family is not None:
+        from importlib import import_module
+
+        import_module(f"genrelab.features.{family}")
+    if kind not in _FEATURES:
+        _import_families()
 
 
 def _canonical(obj: Any) -> str:
@@ -65,9 +94,9 @@ class FeatureConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any]) -> "FeatureConfig":
-        _import_families()
         d = dict(d)
         kind = d.pop("kind", None)
+        _import_kind(kind)
         if kind not in _FEATURES:
             raise ConfigError(f"unknown feature kind {kind!r}; known: {', '.join(sorted(_FEATURES))}")
         cls = _FEATURES[kind]

@@ -171,7 +171,7 @@ class MusicnnEmbedding(FeatureConfig):
     pooling: tuple[str, ...] = ("mean", "std")
 
     def __post_init__(self) -> None:
-        from genrelab.models.musicnn import PRETRAINED
+        from genrelab.models.musicnn_info import PRETRAINED
 
         if self.sample_rate != SAMPLE_RATE:
             raise ConfigError(f"musicnn embeddings are defined at {SAMPLE_RATE} Hz, not {self.sample_rate}")
@@ -193,7 +193,7 @@ class MusicnnEmbedding(FeatureConfig):
 
     @property
     def width(self) -> int:
-        from genrelab.models.musicnn import PRETRAINED
+        from genrelab.models.musicnn_info import PRETRAINED
 
         return EMBED_LAYERS[PRETRAINED[self.model]["arch"]][self.layer]
 
@@ -264,19 +264,32 @@ class MusicnnEngine:
 
     def __init__(self, model: str = "MSD_musicnn", backend: str | None = None, threads: int | None = None,
                  batch_size: int | None = None):
-        from genrelab.models import musicnn as mm
+        from genrelab.models import musicnn_info as info
 
-        self.model = mm.check_model_name(model)
-        self.arch = mm.PRETRAINED[model]["arch"]
-        self.labels = mm.labels(model)
+        self.model = info.check_model_name(model)
+        self.arch = info.PRETRAINED[model]["arch"]
+        self.labels = info.labels(model)
         self.threads = threads
         backend = backend or _default_backend()
         if backend not in ("auto", "onnx", "torch"):
             raise ConfigError(f"musicnn backend must be auto, onnx or torch, not {backend!r}")
-        self._net = mm.load_pretrained(model)  # raises MusicnnUnavailable with the pip hint
+        self._net = None
         self._session = None
         self.backend = "torch"
         if backend in ("auto", "onnx"):
+            # The usual case: the graph was exported before. Start ONNX Runtime on it without torch (~1 s saved).
+            cached = cached_onnx_path(self.model)
+            if cached is not None:
+                try:
+                    self._session = _ort_session(cached, threads)
+                    self.backend = "onnx"
+                except Exception:  # no onnxruntime, or an unreadable file: take the full path below
+                    self._session = None
+        if self._session is None:
+            from genrelab.models import musicnn as mm
+
+            self._net = mm.load_pretrained(model)  # raises MusicnnUnavailable with the pip hint
+        if self._session is None and backend in ("auto", "onnx"):
             try:
                 self._session = _onnx_session(self.model, self._net, threads)
                 self.backend = "onnx"
@@ -328,6 +341,10 @@ class MusicnnEngine:
             return dict(zip(layers, res))
         import torch
 
+        if self._net is None:
+            from genrelab.models import musicnn as mm
+
+            self._net = mm.load_pretrained(self.model)
         with torch.inference_mode(), _torch_threads(self.threads):
             out = self._net.forward_features(torch.from_numpy(xb), layers)
         return {k: v.numpy() for k, v in out.items()}
@@ -428,19 +445,116 @@ def export_onnx(model: str, net: Any = None, path: str | Path | None = None) -> 
     return path
 
 
-def _onnx_session(model: str, net: Any, threads: int | None):
+def _onnx_index_path(model: str) -> Path:
+    from genrelab.models import musicnn_info as info
+
+    return info.cache_dir() / "musicnn" / f"{model}.onnx.json"
+
+
+def _weights_digest(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def _write_onnx_index(model: str, onnx_file: Path) -> None:
+    """Record which ONNX export belongs to the converted weights as they are cached now, so that the next
+    process finds it with :func:`cached_onnx_path` (without torch). Best effort: a read-only cache is fine."""
+    import json
+    import tempfile
+
+    from genrelab.models import musicnn_info as info
+
+    try:
+        weights = info.weights_path(model)
+        if not weights.is_file():
+            return
+        record = {"model": model, "onnx": onnx_file.name, "weights_sha1": _weights_digest(weights),
+                  "conversion": info.CONVERSION_VERSION, "export": EXPORT_VERSION, "opset": ONNX_OPSET}
+        index = _onnx_index_path(model)
+        try:
+            if json.loads(index.read_text()) == record:
+                return
+        except Exception:
+            pass
+        fd, tmp = tempfile.mkstemp(dir=index.parent, prefix=f".{index.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, index)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    except OSError:
+        return
+
+
+def cached_onnx_path(model: str) -> Path | None:
+    """The ONNX export of pretrained ``model`` in the cache, found without importing torch: None unless the
+    converted weights are cached and current (:func:`genrelab.models.musicnn.pretrained_state_dict`'s test),
+    the index written at export time names this very weights file (by SHA-1) and this export version, and
+    the ONNX file is there. Anything else (first run, new weights, new package) takes the PyTorch path,
+    which re-exports and rewrites the index."""
+    import json
+
+    from genrelab.models import musicnn_info as info
+
+    try:
+        index = _onnx_index_path(model)
+        if not index.is_file() or not info.cached_weights_current(model):
+            return None
+        record = json.loads(index.read_text())
+        expected = {"model": model, "conversion": info.CONVERSION_VERSION, "export": EXPORT_VERSION, "opset": ONNX_OPSET}
+        if any(record.get(k) != v for k, v in expected.items()):
+            return None
+        onnx_file = index.parent / str(record.get("onnx", ""))
+        if not onnx_file.name.endswith(".onnx") or not onnx_file.is_file():
+            return None
+        if record.get("weights_sha1") != _weights_digest(info.weights_path(model)):
+            return None
+        return onnx_file
+    except Exception:
+        return None
+
+
+def _default_threads() -> int:
+    """PyTorch's intra-op thread count when torch is loaded (what this engine always used), else what
+    PyTorch would choose: ``OMP_NUM_THREADS``, or the CPUs this process may run on."""
+    import sys
+
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", "0"))
+    except ValueError:
+        n = 0
+    if n > 0:
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _ort_session(path: Path, threads: int | None):
     import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = int(threads or _default_threads())
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _onnx_session(model: str, net: Any, threads: int | None):
+    import onnxruntime  # noqa: F401  (ImportError before any export work)
 
     path = onnx_path(model, net)
     if not path.is_file():
         export_onnx(model, net, path)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    import torch
-
-    opts.intra_op_num_threads = int(threads or torch.get_num_threads())
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    session = _ort_session(path, threads)
+    _write_onnx_index(model, path)
+    return session
 
 
 _ENGINES: dict[tuple[str, str, int | None], MusicnnEngine] = {}

@@ -1,16 +1,10 @@
-"""The model zoo. Importing this package registers every model family with the registry.
+"""The model zoo. Each family module registers its models with the registry when it is imported.
 
-Look models up by name: ``genrelab.models.registry.build("qin-mlp", n_classes=10)``.
+Look models up by name: ``genrelab.models.registry.build("qin-mlp", n_classes=10)``. Families are imported
+lazily: :func:`registry.get` imports only the family of the model it is asked for (``FAMILY_OF_MODEL``)
+and :func:`registry.list_models` imports all of them, so importing this package does not import torch.
 """
 
-from importlib import import_module
+from genrelab.models.registry import FAMILIES, FAMILY_OF_MODEL, InputContract, build, get, list_models, register
 
-from genrelab.models.registry import InputContract, build, get, list_models, register
-
-# One module per study or family; each registers its models on import.
-FAMILIES = ("qin", "saintfelix", "hoang", "liu", "sirek", "backbones", "classic", "musicnn")
-
-for _family in FAMILIES:
-    import_module(f"genrelab.models.{_family}")
-
-__all__ = ["InputContract", "build", "get", "list_models", "register", "FAMILIES"]
+__all__ = ["InputContract", "build", "get", "list_models", "register", "FAMILIES", "FAMILY_OF_MODEL"]

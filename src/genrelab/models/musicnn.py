@@ -26,8 +26,6 @@ plus a new classification head, for fine-tuning on genres).
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 import os
 import tempfile
 import threading
@@ -39,8 +37,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from genrelab.models import musicnn_info as _info
+from genrelab.models.musicnn_info import (  # noqa: F401  (re-exported: the torch-free facts)
+    CONVERSION_VERSION,
+    MSD_LABELS,
+    MTT_LABELS,
+    PACKAGE,
+    PIP_HINT,
+    PRETRAINED,
+    MusicnnUnavailable,
+    cache_dir,
+    check_model_name,
+    labels,
+    weights_path,
+)
 from genrelab.models.registry import InputContract, register
-from genrelab.types import ConfigError, GenrelabError
+from genrelab.types import ConfigError
 
 # --------------------------------------------------------------------------- constants
 SAMPLE_RATE = 16000
@@ -52,57 +64,14 @@ PATCH_FRAMES = 187  # librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=
 PATCH_SAMPLES = (PATCH_FRAMES - 1) * HOP
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01  # TF's 0.99 as PyTorch defines momentum
-PACKAGE = "musicnn"
-PIP_HINT = "pip install --no-deps musicnn==0.1.0"
-#: Bump when the conversion (names, layouts) changes: old cached files are then rebuilt.
-CONVERSION_VERSION = "1"
 #: In eval mode without autograd, the front-end branches take a fused path (see ``_FreqMaxBranch``);
 #: set False to run the plain conv -> ReLU -> BatchNorm -> max everywhere (benchmark baseline).
 FUSED_INFERENCE = True
-
-MTT_LABELS = (
-    "guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
-    "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing",
-    "vocals", "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal", "pop",
-    "soft", "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance", "male voice",
-    "female vocal", "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice", "choral",
-)
-MSD_LABELS = (
-    "rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s", "alternative rock",
-    "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul", "indie rock", "Mellow",
-    "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies", "blues", "hard rock",
-    "ambient", "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop", "70s", "party", "country",
-    "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal", "Progressive rock", "60s", "rnb",
-    "indie pop", "sad", "House", "happy",
-)
-
-#: The pretrained models of the musicnn wheel: architecture and tag vocabulary.
-PRETRAINED: dict[str, dict[str, Any]] = {
-    "MSD_musicnn": {"arch": "musicnn", "labels": MSD_LABELS},
-    "MTT_musicnn": {"arch": "musicnn", "labels": MTT_LABELS},
-    "MSD_vgg": {"arch": "vgg", "labels": MSD_LABELS},
-    "MTT_vgg": {"arch": "vgg", "labels": MTT_LABELS},
-}
 
 #: Intermediate outputs each architecture can return (see ``forward_features``).
 MUSICNN_LAYERS = ("timbral", "temporal", "cnn1", "cnn2", "cnn3", "max_pool", "mean_pool", "penultimate",
                   "logits", "taggram")
 VGG_LAYERS = ("pool1", "pool2", "pool3", "pool4", "pool5", "penultimate", "logits", "taggram")
-
-
-class MusicnnUnavailable(GenrelabError):
-    """The ``musicnn`` package (which ships the pretrained weights) is not installed."""
-
-
-def check_model_name(name: str) -> str:
-    if name not in PRETRAINED:
-        raise ConfigError(f"unknown musicnn model {name!r}; known: {', '.join(PRETRAINED)}")
-    return name
-
-
-def labels(model: str) -> list[str]:
-    """The 50 tag names of a pretrained model."""
-    return list(PRETRAINED[check_model_name(model)]["labels"])
 
 
 # --------------------------------------------------------------------------- architectures
@@ -386,58 +355,25 @@ def _used_tf_names(arch: str, tf: dict[str, np.ndarray]) -> set[str]:
 
 
 # --------------------------------------------------------------------------- weights: package, cache
-def cache_dir() -> Path:
-    """genrelab's cache folder: ``$GENRELAB_CACHE``, else ``$XDG_CACHE_HOME/genrelab``, else ``~/.cache/genrelab``."""
-    env = os.environ.get("GENRELAB_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "genrelab"
-
-
 def _find_package() -> Any:
-    try:
-        return importlib.util.find_spec(PACKAGE)
-    except (ImportError, ValueError):
-        return None
+    return _info.find_package()
 
 
 def package_dir() -> Path:
     """The installed ``musicnn`` package folder (found without importing it, so without TensorFlow)."""
-    spec = _find_package()
-    if spec is None or not spec.submodule_search_locations:
-        raise MusicnnUnavailable(
-            "the pretrained musicnn weights come from the 'musicnn' package, which is not installed; "
-            f"install it with: {PIP_HINT}  (no TensorFlow needed)"
-        )
-    return Path(list(spec.submodule_search_locations)[0])
+    return _info.package_dir_of(_find_package())
 
 
 def checkpoint_dir(model: str) -> Path:
-    d = package_dir() / check_model_name(model)
-    if not (d / ".index").is_file() or not any(d.glob(".data-*")):
-        raise MusicnnUnavailable(
-            f"the musicnn package at {d.parent} has no {model} checkpoint (.index/.data files); "
-            f"reinstall it with: {PIP_HINT}"
-        )
-    return d
+    return _info.checkpoint_dir_in(package_dir(), model)
 
 
 def _source_fingerprint(ckpt: Path) -> str:
-    h = hashlib.sha1(CONVERSION_VERSION.encode())
-    for f in sorted(ckpt.iterdir()):
-        if f.name.startswith((".index", ".data-")):
-            st = f.stat()
-            h.update(f"{f.name}:{st.st_size}".encode())
-    return h.hexdigest()[:16]
+    return _info.source_fingerprint(ckpt)
 
 
 _WEIGHTS_LOCK = threading.Lock()
 _WEIGHTS_MEMO: dict[str, dict[str, torch.Tensor]] = {}
-
-
-def weights_path(model: str) -> Path:
-    return cache_dir() / "musicnn" / f"{check_model_name(model)}.safetensors"
 
 
 def pretrained_state_dict(model: str) -> dict[str, torch.Tensor]:

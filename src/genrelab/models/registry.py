@@ -69,12 +69,40 @@ def register(name: str, *, family: str, kind: str = "torch", tags: tuple[str, ..
     return deco
 
 
-def _ensure_loaded() -> None:
-    import genrelab.models  # noqa: F401  (imports every family module)
+#: One module of ``genrelab.models`` per study or family; each registers its models on import.
+FAMILIES = ("qin", "saintfelix", "hoang", "liu", "sirek", "backbones", "classic", "musicnn")
+#: The family module of each built-in model, so that :func:`get` imports only that module
+#: (``tests/models/test_zoo.py`` checks this map against the registrations).
+FAMILY_OF_MODEL = {
+    **dict.fromkeys(("qin-lstm", "qin-mlp", "qin-resnet18"), "qin"),
+    **dict.fromkeys(("saintfelix-cnn", "saintfelix-lstm", "saintfelix-mlp", "sears-cnn038", "sears-mlp27"), "saintfelix"),
+    **dict.fromkeys(("bian-cnn1d", "feng-bigru"), "hoang"),
+    **dict.fromkeys(("liu-cnn", "liu-crnn", "liu-dcnn", "liu-dcrnn"), "liu"),
+    **dict.fromkeys(("sirek-cnn3", "sirek-cnn4", "sirek-cnn4-gru", "sirek-efficientnet-b0", "sirek-efficientnet-b0-gru",
+                     "sirek-vgg11"), "sirek"),
+    **dict.fromkeys(("knn", "logreg", "random-forest", "svm-rbf"), "classic"),
+    **dict.fromkeys(("musicnn", "musicnn-msd", "musicnn-mtt", "vgg-msd", "vgg-mtt"), "musicnn"),
+}
+
+
+def _ensure_loaded(name: str | None = None) -> None:
+    """Import the family that registers ``name`` (every family when ``name`` is None or not a known model)."""
+    from importlib import import_module
+
+    if name is not None:
+        if name in _REGISTRY:
+            return
+        family = FAMILY_OF_MODEL.get(name)
+        if family is not None:
+            import_module(f"genrelab.models.{family}")
+            if name in _REGISTRY:
+                return
+    for family in FAMILIES:
+        import_module(f"genrelab.models.{family}")
 
 
 def get(name: str) -> ModelEntry:
-    _ensure_loaded()
+    _ensure_loaded(name)
     try:
         return _REGISTRY[name]
     except KeyError:
