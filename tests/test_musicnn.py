@@ -120,6 +120,45 @@ def test_log_mel_has_no_float16_overflow():
     assert fm.patches(np.ones((50, 96), np.float32)).shape == (1, 187, 96)  # short: repeat-padded
 
 
+def test_numpy_mel_is_librosas_bit_for_bit():
+    # mel_power avoids importing librosa (a cold start's second); it must give librosa's numbers exactly
+    import librosa
+
+    basis = librosa.filters.mel(sr=16000, n_fft=512, n_mels=96)
+    assert fm.mel_filterbank().dtype == basis.dtype and np.array_equal(fm.mel_filterbank(), basis)
+
+    def librosa_mel(y):
+        spec = np.abs(librosa.stft(y, n_fft=512, hop_length=256, center=True, pad_mode="constant")) ** 2
+        return np.swapaxes(np.einsum("...ft,mf->...mt", spec, basis, optimize=True), -1, -2)
+
+    clip = fm.load_audio(shared_path("gtzan", "genres_original", "jazz", "jazz.00006.wav"))
+    rng = np.random.default_rng(0)
+    signals = [clip, clip[:47872], clip[:47873]] + [rng.standard_normal(n).astype(np.float32) for n in (1, 511, 512, 1000)]
+    for y in signals:
+        assert np.array_equal(fm.mel_power(y), librosa_mel(y)), y.size
+    batch = np.stack([clip[:60000], clip[60000:120000]])
+    assert np.array_equal(fm.mel_power(batch), librosa_mel(batch))
+    with pytest.raises(Exception, match="finite"):
+        fm.mel_power(np.array([0.0, np.nan] * 400, dtype=np.float32))
+
+
+def test_cold_classify_path_imports_no_torch_or_librosa(tmp_path):
+    # with the converted weights and the ONNX export cached, the engine and the log-mel need neither torch
+    # nor librosa/scipy/numba (together ~2.5 s of a cold start on 2 cores)
+    import subprocess
+    import sys
+
+    fm.engine("MSD_musicnn")  # fills the cache (weights, ONNX export and its index) if needed
+    clip = shared_path("gtzan", "genres_original", "jazz", "jazz.00006.wav")
+    code = ("import sys; from genrelab.features import musicnn as fm; "
+            f"e = fm.engine('MSD_musicnn'); out = e.run(fm.file_patches({str(clip)!r}), ('penultimate',)); "
+            "print(e.backend, out['penultimate'].shape, "
+            "sorted(m for m in ('torch', 'librosa', 'scipy', 'numba') if m in sys.modules))")
+    env = {**os.environ, "GENRELAB_MUSICNN_BACKEND": "auto"}
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert res.stdout.split() == ["onnx", "(10,", "200)", "[]"]
+
+
 # --------------------------------------------------------------------------- parity with TensorFlow
 @pytest.mark.slow
 @pytest.mark.integration

@@ -4,7 +4,8 @@ Two feature kinds:
 
 - ``musicnn-mel`` (:class:`MusicnnMel`): the input representation of the musicnn/vgg models, exactly as
   the original package computes it: 16 kHz mono, ``librosa.feature.melspectrogram(n_fft=512,
-  hop_length=256, n_mels=96)`` (power 2), transposed to frames x 96, stored as float16 and back (the
+  hop_length=256, n_mels=96)`` (power 2; reproduced with numpy alone, bit for bit, to spare a cold start
+  librosa's import), transposed to frames x 96, stored as float16 and back (the
   original pipeline did; kept so the numbers match the pretrained models' training data and the TF
   reference), then ``log10(10000 x + 1)`` **in float32** (the upstream package, under NumPy 2, keeps the
   log in float16 and overflows to inf for mel power above ~6.55; not inherited).
@@ -65,24 +66,95 @@ def load_audio(path: str | Path) -> np.ndarray:
 
 
 _MEL_BASIS: np.ndarray | None = None
+_WINDOW: np.ndarray | None = None
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney mel scale (``librosa.hz_to_mel(htk=False)``, the same operations) of a 1-D float64 array."""
+    f_sp = 200.0 / 3
+    mels = (f - 0.0) / f_sp
+    min_log_mel = (1000.0 - 0.0) / f_sp
+    logstep = np.log(6.4) / 27.0
+    log_t = f >= 1000.0
+    mels[log_t] = min_log_mel + np.log(f[log_t] / 1000.0) / logstep
+    return mels
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_hz_to_mel` (``librosa.mel_to_hz(htk=False)``, the same operations)."""
+    f_sp = 200.0 / 3
+    freqs = 0.0 + f_sp * mels
+    min_log_mel = (1000.0 - 0.0) / f_sp
+    logstep = np.log(6.4) / 27.0
+    log_t = mels >= min_log_mel
+    freqs[log_t] = 1000.0 * np.exp(logstep * (mels[log_t] - min_log_mel))
+    return freqs
+
+
+def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)`` (Slaney scale and area norm, 0 Hz to
+    sr/2, float32) computed with numpy alone, operation for operation, so without importing librosa
+    (which costs a cold start about a second). ``tests/test_musicnn.py`` checks it equals librosa's."""
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    lo, hi = _hz_to_mel(np.array([0.0, float(sr) / 2]))
+    mel_f = _mel_to_hz(np.linspace(lo, hi, n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    for i in range(n_mels):
+        lower = -ramps[i] / fdiff[i]
+        upper = ramps[i + 2] / fdiff[i + 1]
+        weights[i] = np.maximum(0, np.minimum(lower, upper))
+    enorm = 2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels])
+    weights *= enorm[:, np.newaxis]
+    return weights
 
 
 def _mel_basis() -> np.ndarray:
     global _MEL_BASIS
     if _MEL_BASIS is None:
-        import librosa
-
-        _MEL_BASIS = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
+        _MEL_BASIS = mel_filterbank()
     return _MEL_BASIS
+
+
+def _hann() -> np.ndarray:
+    """The periodic Hann window of ``librosa.stft`` (``scipy.signal.get_window("hann", 512, fftbins=True)``,
+    computed the way scipy does: a general cosine over ``linspace(-pi, pi, 513)``, truncated), float64."""
+    global _WINDOW
+    if _WINDOW is None:
+        fac = np.linspace(-np.pi, np.pi, N_FFT + 1)
+        w = np.zeros(N_FFT + 1)
+        for k, a in enumerate((0.5, 0.5)):
+            w += a * np.cos(k * fac)
+        _WINDOW = w[:-1]
+    return _WINDOW
+
+
+def stft_power(y: np.ndarray) -> np.ndarray:
+    """``np.abs(librosa.stft(y, n_fft=512, hop_length=256, center=True, pad_mode="constant")) ** 2`` with
+    numpy alone: ``(..., 257, frames)`` float32, the same arithmetic (zero padding of 256 samples each side,
+    frames times the float64 window, ``np.fft.rfft`` in float64, stored as complex64 in the same memory
+    order as librosa's result), so the numbers are librosa's."""
+    y = np.asarray(y, dtype=np.float32)
+    if not np.isfinite(y).all():  # librosa.stft refuses these too
+        raise ConfigError("audio buffer is not finite everywhere (NaN or inf samples)")
+    pad = [(0, 0)] * (y.ndim - 1) + [(N_FFT // 2, N_FFT // 2)]
+    yp = np.pad(y, pad, mode="constant")
+    frames = np.lib.stride_tricks.sliding_window_view(yp, N_FFT, axis=-1)[..., ::HOP, :]  # (..., T, 512)
+    n_frames = frames.shape[-2]
+    out = np.zeros((*y.shape[:-1], 1 + N_FFT // 2, n_frames), dtype=np.complex64, order="F")
+    block = 128  # frames per FFT call (bounded temporaries, as librosa blocks its loop)
+    for a in range(0, n_frames, block):
+        b = min(a + block, n_frames)
+        out[..., a:b] = np.swapaxes(np.fft.rfft(_hann() * frames[..., a:b, :], axis=-1), -1, -2)
+    return np.abs(out) ** 2
 
 
 def mel_power(y: np.ndarray) -> np.ndarray:
     """``librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, hop_length=256, n_mels=96)`` transposed:
-    ``(frames, 96)`` for ``y`` ``(n,)``, ``(batch, frames, 96)`` for ``(batch, n)`` (same arithmetic)."""
-    import librosa
-
-    y = np.asarray(y, dtype=np.float32)
-    spec = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP, center=True, pad_mode="constant")) ** 2
+    ``(frames, 96)`` for ``y`` ``(n,)``, ``(batch, frames, 96)`` for ``(batch, n)`` (same arithmetic),
+    computed with numpy only (:func:`stft_power`, :func:`mel_filterbank`)."""
+    spec = stft_power(y)
     mel = np.einsum("...ft,mf->...mt", spec, _mel_basis(), optimize=True)
     return np.swapaxes(mel, -1, -2)
 
