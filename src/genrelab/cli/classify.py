@@ -161,7 +161,7 @@ def classify_command(
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
     if output is not None and fmt == "table" and output.suffix.lower() in (".csv", ".json"):
         fmt = output.suffix.lower()[1:]
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # messages carry file paths: never wrap them mid-path
     out = Console(file=sys.stdout, soft_wrap=True)
     from genrelab.inference import Classifier, classify_parallel, result_from_dict
     from genrelab.types import GenrelabError
@@ -304,7 +304,7 @@ def tag_command(
     from genrelab.inference import Classifier, classify_parallel
     from genrelab.types import GenrelabError
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # messages carry file paths: never wrap them mid-path
     out = Console(soft_wrap=True)
     files, missing = collect_paths(paths)
     for m in missing:

@@ -327,7 +327,8 @@ class MusicnnEngine:
     ``backend``: ``"onnx"`` (ONNX Runtime; the PyTorch port is exported once to ``<cache>/musicnn/``),
     ``"torch"``, or ``"auto"`` (ONNX Runtime when it is installed and the export works, else PyTorch;
     the environment variable ``GENRELAB_MUSICNN_BACKEND`` overrides the default). ``threads``: intra-op
-    threads (default: PyTorch's setting). Patches are run ``batch_size`` at a time (default: a few; measured
+    threads (default: PyTorch's setting; without torch loaded, what PyTorch would choose). When the ONNX
+    export is already cached (:func:`cached_onnx_path`), the session starts without importing torch. Patches are run ``batch_size`` at a time (default: a few; measured
     fastest on CPU because the front end's feature maps then stay in cache: see benchmarks/README.md).
     """
 
