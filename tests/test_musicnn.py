@@ -213,7 +213,7 @@ def test_vgg_shapes_and_sensible_tags(ref_patches, reference):
 
 
 # --------------------------------------------------------------------------- registry
-def test_registry_round_trip(tmp_path, ref_patches):
+def test_registry_round_trip(tmp_path, ref_patches, monkeypatch):
     from genrelab import checkpoint
     from genrelab.models import registry
 
@@ -236,8 +236,17 @@ def test_registry_round_trip(tmp_path, ref_patches):
     model.eval()
     ckpt = checkpoint.save(tmp_path / "ck", model, model_name="musicnn", model_args={"backbone": "MSD_musicnn"},
                            labels=["a", "b", "c"])
-    loaded = checkpoint.load(ckpt)
+    # the checkpoint's own weights replace everything: loading must not read the pretrained files again
+    import genrelab.models.musicnn as musicnn_module
+
+    def _no_pretrained(*a, **k):
+        raise AssertionError("checkpoint.load read the pretrained musicnn weights")
+
+    with monkeypatch.context() as m:
+        m.setattr(musicnn_module, "load_pretrained", _no_pretrained)
+        loaded = checkpoint.load(ckpt)
     assert loaded.contract.input_shape == (187, 96)
+    assert loaded.model_args == {"backbone": "MSD_musicnn"}  # stored args unchanged
     with torch.inference_mode():
         assert torch.allclose(model(x), loaded.model(x), atol=1e-5)
 

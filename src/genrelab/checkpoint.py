@@ -172,6 +172,20 @@ def _trusted_sklearn_load(data: bytes, where: Path) -> Any:
     return sio.loads(data, trusted=untrusted)
 
 
+def _without_pretrained_init(cls: type, args: dict[str, Any]) -> dict[str, Any]:
+    """Model arguments for rebuilding from a checkpoint: no pretrained initialisation.
+
+    The checkpoint's strict state dict replaces every weight, so a constructor that would first load
+    pretrained weights (``pretrained=True``, e.g. musicnn from the musicnn package) is asked not to:
+    loading then needs neither the pretrained files nor the time to read them.
+    """
+    import inspect
+
+    if "pretrained" in inspect.signature(cls.__init__).parameters:
+        return {**args, "pretrained": False}
+    return args
+
+
 def load(path: str | Path, map_location: str = "cpu") -> Checkpoint:
     """Load a checkpoint folder: rebuilds the model from the registry and loads its weights."""
     path = Path(path)
@@ -197,7 +211,7 @@ def load(path: str | Path, map_location: str = "cpu") -> Checkpoint:
         tensors = load_tensors(data)
         norm_arrays = {k[len(_NORM_PREFIX):]: v.numpy() for k, v in tensors.items() if k.startswith(_NORM_PREFIX)}
         state = {k: v for k, v in tensors.items() if not k.startswith(_NORM_PREFIX)}
-        model = entry.build(len(labels), **args)
+        model = entry.build(len(labels), **_without_pretrained_init(entry.cls, args))
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
