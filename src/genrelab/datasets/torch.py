@@ -218,22 +218,6 @@ def build_examples(
     return ex
 
 
-def split_segments(ex: Examples, ratios: Sequence[float], seed: int = 0) -> list[Examples]:
-    """Random split of *segments* (the leaky protocol of Sears and Sirek: segments of one track
-    land on both sides). Returns one :class:`Examples` per ratio."""
-    r = np.asarray(ratios, dtype=np.float64)
-    if np.any(r < 0) or r.sum() <= 0:
-        raise ConfigError(f"invalid ratios {list(ratios)}")
-    r = r / r.sum()
-    order = np.random.default_rng(seed).permutation(len(ex))
-    bounds = np.round(np.cumsum(r) * len(ex)).astype(int)
-    out, start = [], 0
-    for b in bounds:
-        out.append(ex.subset(np.sort(order[start:b])))
-        start = b
-    return out
-
-
 # --------------------------------------------------------------------------- normalisation
 # Feature kinds fed to the model as they are (pretrained front ends with their own scaling).
 UNNORMALISED_KINDS = ("musicnn-mel",)
