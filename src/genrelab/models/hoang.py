@@ -81,9 +81,9 @@ class FengBiGRU(nn.Module):
     128 x 128 sequence goes through one bidirectional GRU layer (128 units per direction) whose
     final forward and backward states form the 256-d summary -> Linear -> n_classes.
 
-    Input ``(batch, n_bins=512, n_frames=128)`` (a linear-frequency dB spectrogram, n_fft 1024 with
-    the Nyquist bin dropped, as the feature code lays spectrograms out: frequency first); output
-    logits ``(batch, n_classes)``. The GRU runs over time (the frame axis).
+    Input ``(batch, n_bins=512, n_frames=128)``: Feng's "128 x 512" read as 128 frames x 512 STFT bins
+    (n_fft 1024, Nyquist bin dropped; the ``feng-stft`` preset, laid out frequency first as every
+    spectrogram here); output logits ``(batch, n_classes)``. The GRU runs over time (the frame axis).
     """
 
     def __init__(self, n_classes: int = 16, n_bins: int = 512, n_frames: int = 128, pool: int = 2,
@@ -97,11 +97,14 @@ class FengBiGRU(nn.Module):
 
     @classmethod
     def input_contract(cls, n_bins: int = 512, n_frames: int = 128) -> InputContract:
-        from genrelab.features.config import InputSpec
-        from genrelab.features.spectral import Spectrogram
+        import dataclasses
 
-        feat = Spectrogram(sample_rate=22050, n_fft=2 * n_bins, hop_length=512, n_bins=n_bins, n_frames=n_frames)
-        spec = InputSpec(feature=feat, clip_seconds=30.0, segment_samples=(n_frames - 1) * 512)
+        from genrelab.features.spectral import feng_stft_spec
+
+        spec = feng_stft_spec()  # the `feng-stft` preset: one reading of "128 x 512" for model and preset
+        if (n_bins, n_frames) != (512, 128):
+            feat = dataclasses.replace(spec.feature, n_fft=2 * n_bins, n_bins=n_bins, n_frames=n_frames)
+            spec = dataclasses.replace(spec, feature=feat, segment_samples=(n_frames - 1) * 512)
         return InputContract(spec, (n_bins, n_frames))
 
     def forward(self, x: Tensor) -> Tensor:

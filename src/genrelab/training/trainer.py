@@ -78,6 +78,10 @@ def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = N
     entry = registry.get(cfg.model)
     if data is None and cfg.data.folds and cfg.data.fold is None:
         return train_folds(cfg, resume=resume)
+    if entry.kind == "torch":  # ImageNet weights by default where the study fine-tunes (before config.json)
+        from genrelab.training.pretrained import resolve_pretrained
+
+        cfg = resolve_pretrained(cfg, entry)
     if data is None:
         data = prepare_data(cfg, entry, cache=cache)
     write_json(run_dir / "config.json", {"train": cfg.to_dict(), "data_summary": data.summary()})
