@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import REPO, shared_path
-
 ray = pytest.importorskip("ray", reason="the 'scale' extra (ray[data]) is not installed")
 pytest.importorskip("ray.data")
 
@@ -20,6 +18,7 @@ from genrelab.cli import app  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
 GENRES = ("blues", "classical", "metal")
 
 
@@ -43,8 +42,8 @@ def ray_local(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory):
-    root = shared_path("gtzan", "genres_original")
+def clips(tmp_path_factory, gtzan_root):
+    root = gtzan_root / "genres_original"
     files = [str(root / g / f"{g}.00001.wav") for g in GENRES]
     bad = tmp_path_factory.mktemp("bad") / "broken.wav"
     bad.write_bytes(b"RIFF not really a wave file")
@@ -120,12 +119,12 @@ def test_cli_ray_csv_resumes_and_parquet(ray_local, clips, tmp_path):
         [rows[files[0]]["genre"], rows[files[0]]["confidence"]]
 
 
-def test_features_extract_ray_matches_local(ray_local, tmp_path):
+def test_features_extract_ray_matches_local(ray_local, tmp_path, gtzan_root):
     """``features extract --engine ray`` writes the same cache entries as the local engine and reports failures."""
     from genrelab.features.cache import FeatureCache
     from genrelab.features.presets import parse_spec
 
-    src = shared_path("gtzan", "genres_original")
+    src = gtzan_root / "genres_original"
     root = tmp_path / "lib"
     for g in GENRES[:2]:
         (root / g).mkdir(parents=True)

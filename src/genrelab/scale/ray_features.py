@@ -41,8 +41,11 @@ def compute_batch(batch: dict[str, np.ndarray], *, root: str, spec: dict[str, An
 
 
 def extract_ray(cache: FeatureCache, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig, *,
-                address: str | None = None, num_cpus: int | None = None, progress: bool = True) -> CacheReport:
-    """Compute every missing cache entry of ``tracks`` on Ray; returns the same report as ``compute_all``."""
+                address: str | None = None, num_cpus: int | None = None, progress: bool = True,
+                verify: bool = False) -> CacheReport:
+    """Compute every missing or broken cache entry of ``tracks`` on Ray; returns the report ``compute_all`` gives.
+
+    ``verify``: check existing entries' checksums too (reads every entry), not only their size."""
     from genrelab.scale import cluster_cpus, connect
 
     t0 = time.perf_counter()
@@ -51,8 +54,15 @@ def extract_ray(cache: FeatureCache, tracks: Iterable[Track | str | Path], spec:
     d = cache.directory(spec)
     cache.clean_temporary(spec)
     report = CacheReport(total=len(tracks), directory=str(d))
-    todo = [t for t in tracks if not (d / f"{track_key(t.track_id)}.npy").exists()]
-    report.cached = len(tracks) - len(todo)
+    cache.index(d, reload=True)
+    todo = []
+    for t in tracks:
+        problem = cache.valid(d / f"{track_key(t.track_id)}.npy", verify=verify)
+        if problem is None:
+            report.cached += 1
+        else:
+            todo.append(t)
+            report.repaired += problem != "missing"
     with _progress_bar(progress) as bar:
         task = bar.add_task(f"{spec.feature.kind} features (ray)", total=len(tracks), completed=report.cached) \
             if bar else None
@@ -79,6 +89,7 @@ def extract_ray(cache: FeatureCache, tracks: Iterable[Track | str | Path], spec:
                 if t.track_id not in seen:
                     report.failed += 1
                     report.errors.append((t.track_id, "lost by the Ray job (a worker crashed)"))
+    cache.index(d, reload=True)  # the tasks' records, for the reads that follow
     report.seconds = time.perf_counter() - t0
     return report
 
