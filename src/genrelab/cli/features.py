@@ -65,6 +65,10 @@ def extract(
     report_path: Optional[Path] = typer.Option(None, "--report", help="Write the run report as JSON here."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when any track failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (Ray tasks on a Ray "
+                                                          "cluster; needs genrelab[scale]; see docs/scaling.md)."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: 'auto' (the running cluster) or "
+                                                                   "ray://HOST:PORT; default: a local Ray instance."),
 ) -> None:
     """Compute the features of every track of a dataset once (resumable; finished tracks are skipped)."""
     from genrelab.features.cache import FeatureCache
@@ -89,7 +93,18 @@ def extract(
     console.print(f"{len(tracks)} tracks from {root} ({dataset}); feature {spec.feature.kind} "
                   f"(spec {spec.hash()})" + (f"; {skipped} left out by the loader" if skipped else ""))
     cache = FeatureCache(out)
-    report = cache.compute_all(tracks, spec, workers=_workers(workers), progress=not quiet, verify=verify)
+    if engine == "ray":
+        from genrelab.scale.ray_features import extract_ray
+
+        try:
+            report = extract_ray(cache, tracks, spec, address=address, progress=not quiet, verify=verify)
+        except GenrelabError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    elif engine == "local":
+        report = cache.compute_all(tracks, spec, workers=_workers(workers), progress=not quiet, verify=verify)
+    else:
+        raise typer.BadParameter("--engine must be local or ray")
     console.print(report.summary())
     if report.errors:
         from rich.table import Table
