@@ -37,6 +37,7 @@ PARAM_COUNTS = {
     "sears-cnn038": 84_362,
     "saintfelix-lstm": 58_314,
     "bian-cnn1d": 1_456_906,
+    "bian-cnn1d-svm": 1_456_906,
     "feng-bigru": 233_610,
     "liu-cnn": 299_562,
     "liu-crnn": 983_642,

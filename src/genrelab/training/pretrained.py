@@ -10,7 +10,7 @@ file:
 - otherwise (``pretrained`` None or True) torchvision's file for the architecture
   (:data:`genrelab.models.backbones.TORCHVISION_WEIGHTS`, e.g.
   ``https://download.pytorch.org/models/resnet18-f37072fd.pth``), downloaded once into
-  ``<genrelab cache>/imagenet/`` with :func:`genrelab.datasets.download.fetch` (resumable from a
+  ``<genrelab cache>/imagenet/`` with :func:`genrelab.httpfetch.fetch` (resumable from a
   ``.part`` file, retried) and kept only when its SHA-256 starts with the 8 hex digits in the file
   name -- the same check as torchvision's ``check_hash`` (torchvision publishes only that prefix; the
   full digests are not recorded here because they could not be confirmed offline).
@@ -44,9 +44,9 @@ class PretrainedUnavailable(DataError):
 
 def weights_dir() -> Path:
     """``<genrelab cache>/imagenet`` (``$GENRELAB_CACHE``, else ``$XDG_CACHE_HOME/genrelab``, else ``~/.cache/genrelab``)."""
-    from genrelab.models.musicnn_info import cache_dir
+    from genrelab.runtime import default_cache_dir
 
-    return cache_dir() / "imagenet"
+    return default_cache_dir() / "imagenet"
 
 
 def weights_url(arch: str) -> str:
@@ -77,7 +77,7 @@ def fetch_imagenet_weights(arch: str, cache: str | Path | None = None, *, retrie
     renamed to ``<name>``: a cached file is always a verified one. A mismatch deletes the download
     and raises :class:`PretrainedUnavailable`.
     """
-    from genrelab.datasets.download import DownloadError, fetch
+    from genrelab.httpfetch import DownloadError, fetch
 
     url = weights_url(arch)
     name = url.rsplit("/", 1)[-1]

@@ -87,6 +87,10 @@ def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = N
     write_json(run_dir / "config.json", {"train": cfg.to_dict(), "data_summary": data.summary()})
     if getattr(data, "split", None) is not None:
         data.split.to_csv(run_dir / "split.csv")  # the exact split, to repeat or audit the run
+    if getattr(entry.cls, "fit_stage", None) == "cnn-svm":  # Hoang's CNN -> SVM: fitted on a trained CNN, no SGD
+        from genrelab.training.stacked import train_cnn_svm
+
+        return train_cnn_svm(cfg, entry, data, run_dir)
     if entry.kind == "sklearn":
         from genrelab.training.sklearn_trainer import train_sklearn
 
