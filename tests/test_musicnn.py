@@ -296,7 +296,7 @@ def test_tags_cli(tmp_path):
     data = json.loads(res.stdout)
     r = data["results"][0]
     assert data["model"] == "MSD_musicnn" and r["n_segments"] == 10 and len(r["segments"]) == 10
-    top = [t["tag"] for t in r["tags"]]
+    top = [t["label"] for t in r["tags"]]
     assert len(top) == 5 and {"metal", "heavy metal", "hard rock"} & set(top)
     assert all(0 <= t["score"] <= 1 for t in r["tags"])
     out = tmp_path / "tags.csv"

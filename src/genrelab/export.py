@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -102,7 +104,9 @@ def export_onnx(
         device = torch.device("cpu")
     model.eval().cpu()
     x = _example(input_shape, 2, seed=0)
-    tmp = path.with_name(f".{path.name}.tmp")
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.onnx")
+    os.close(fd)
+    tmp = Path(tmp_name)  # unique: two processes exporting into the same cache never share a temporary file
     try:
         order = {"auto": ("torchscript", "dynamo"), "torchscript": ("torchscript",), "dynamo": ("dynamo",)}[exporter]
         errors = []
@@ -128,6 +132,7 @@ def export_onnx(
             diff = compare_onnx(model, tmp, input_shape, batch=3, rtol=rtol, atol=atol)
             if diff is not None:
                 raise ExportError(f"{type(model).__name__}: ONNX outputs differ from PyTorch's (max abs diff {diff:.3g})")
+        os.chmod(tmp, 0o644)
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -17,7 +17,7 @@ from typing import Iterable, Optional
 import typer
 
 FORMATS = ("table", "csv", "json")
-CSV_FIELDS = ["path", "genre", "confidence", "top", "duration", "n_segments", "model", "error", "error_kind"]
+CSV_FIELDS = ["path", "label", "score", "top", "duration", "n_segments", "model", "error", "error_kind"]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -48,14 +48,14 @@ def _top_str(res) -> str:
 def _timeline_str(res) -> str:
     if not res.timeline:
         return ""
-    return "|".join(f"{e.start_s:.2f}-{e.end_s:.2f}:{e.genre}:{e.prob:.3f}" for e in res.timeline)
+    return "|".join(f"{e.start:.2f}-{e.end:.2f}:{e.label}:{e.score:.3f}" for e in res.timeline)
 
 
 def csv_row(res, labels: list[str], timeline: bool) -> dict[str, str]:
     row = {
         "path": res.path,
-        "genre": res.genre or "",
-        "confidence": "" if res.confidence is None else f"{res.confidence:.4f}",
+        "label": res.label or "",
+        "score": "" if res.score is None else f"{res.score:.4f}",
         "top": _top_str(res),
         "duration": "" if res.duration is None else f"{res.duration:.2f}",
         "n_segments": str(res.n_segments),
@@ -126,11 +126,11 @@ def _merge_runs(entries):
     """Consecutive windows with the same genre merged into one line (mean probability)."""
     out = []
     for e in entries:
-        if out and out[-1][2] == e.genre and abs(out[-1][1] - e.start_s) < 1e-6 + 0.5 * (e.end_s - e.start_s):
+        if out and out[-1][2] == e.label and abs(out[-1][1] - e.start) < 1e-6 + 0.5 * (e.end - e.start):
             a, _, g, p, n = out[-1]
-            out[-1] = (a, e.end_s, g, (p * n + e.prob) / (n + 1), n + 1)
+            out[-1] = (a, e.end, g, (p * n + e.score) / (n + 1), n + 1)
         else:
-            out.append((e.start_s, e.end_s, e.genre, e.prob, 1))
+            out.append((e.start, e.end, e.label, e.score, 1))
     return [o[:4] for o in out]
 
 
@@ -164,11 +164,13 @@ def classify_command(
     err = Console(stderr=True, soft_wrap=True)  # messages carry file paths: never wrap them mid-path
     out = Console(file=sys.stdout, soft_wrap=True)
     from genrelab.inference import Classifier, classify_parallel, result_from_dict
+    from genrelab.runtime import Runtime
     from genrelab.types import GenrelabError
 
     files, missing = collect_paths(paths)
     try:
-        clf = Classifier.from_checkpoint(model, backend=backend, n_patches=patches)
+        runtime = Runtime.from_env(backend=None if backend == "auto" else backend)
+        clf = Classifier.from_pretrained(model, runtime=runtime, n_patches=patches)
     except GenrelabError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
@@ -207,7 +209,7 @@ def classify_command(
     try:
         with progress:
             task = progress.add_task("classify", total=len(todo), current="")
-            it = classify_parallel(todo, model, workers=workers, top_k=top_k, timeline=timeline, backend=backend,
+            it = classify_parallel(todo, model, workers=workers, top_k=top_k, timeline=timeline, runtime=runtime,
                                    n_patches=patches, classifier=clf)
             for res in it:
                 results.append(res)
@@ -262,7 +264,7 @@ def _row_to_dict(d: dict, labels: list[str]) -> dict:
     for part in (d.get("top") or "").split(";"):
         if ":" in part:
             g, p = part.rsplit(":", 1)
-            top.append({"genre": g, "probability": float(p)})
+            top.append({"label": g, "score": float(p)})
     probs = {lab: float(d[f"p_{lab}"]) for lab in labels if d.get(f"p_{lab}")}
     return {"path": d["path"], "top": top, "probabilities": probs,
             "duration": float(d["duration"]) if d.get("duration") else None,
@@ -302,6 +304,7 @@ def tag_command(
 
     from genrelab import tagging
     from genrelab.inference import Classifier, classify_parallel
+    from genrelab.runtime import Runtime
     from genrelab.types import GenrelabError
 
     err = Console(stderr=True, soft_wrap=True)  # messages carry file paths: never wrap them mid-path
@@ -328,7 +331,7 @@ def tag_command(
         err.print("nothing to tag")
         return
     try:
-        clf = Classifier.from_checkpoint(model)
+        clf = Classifier.from_pretrained(model, runtime=Runtime.from_env())
     except GenrelabError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
@@ -384,9 +387,16 @@ def export_command(
         typer.echo(f"error: {path} holds a scikit-learn model; ONNX export covers PyTorch models", err=True)
         raise typer.Exit(2)
     target = Path(out or (path / "model.onnx"))
-    from genrelab.inference import _export_onnx_file
+    import json
 
-    _export_onnx_file(checkpoint.load(path), target)
+    from genrelab.export import export_onnx
+
+    ckpt = checkpoint.load(path)
+    try:
+        export_onnx(ckpt.model, tuple(ckpt.contract.input_shape), target, metadata={"labels": json.dumps(ckpt.labels)})
+    except GenrelabError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
     typer.echo(f"wrote {target}")
 
 
@@ -406,10 +416,11 @@ def serve_command(
         typer.echo(f"error: the web app needs the 'web' extra (pip install 'genrelab[web]'): {exc}", err=True)
         raise typer.Exit(2)
     from genrelab.inference import Classifier
+    from genrelab.runtime import Runtime
     from genrelab.types import GenrelabError
 
     try:
-        clf = Classifier.from_checkpoint(model)  # loaded once, before the first request
+        clf = Classifier.from_pretrained(model, runtime=Runtime.from_env())  # loaded once, before the first request
     except GenrelabError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)

@@ -258,10 +258,8 @@ class MusicnnEmbedding(FeatureConfig):
             raise ConfigError(f"musicnn pooling must be some of {POOLINGS}, got {self.pooling!r}")
         object.__setattr__(self, "pooling", pooling)
 
-    @property
-    def patch_samples(self) -> int:
-        """Samples per 3-s patch (187 hops): pieces of this length joined back to back keep the patch grid."""
-        return PATCH_FRAMES * HOP
+    #: Samples per 3-s patch (187 hops): pieces of this length joined back to back keep the patch grid.
+    patch_samples: ClassVar[int] = PATCH_FRAMES * HOP
 
     @property
     def width(self) -> int:
@@ -293,18 +291,31 @@ class MusicnnEmbedding(FeatureConfig):
             return self.compute_many(list(y))
         raise ConfigError(f"musicnn embedding expects (n,) or (batch, n) audio, got {y.shape}")
 
-    def compute_many(self, signals: Sequence[np.ndarray]) -> np.ndarray:
-        """Embeddings of several signals (any lengths): ``(len(signals), dim)``; one network pass per batch."""
+    def compute_many(self, signals: Sequence[np.ndarray], runtime: Any = None) -> np.ndarray:
+        """Embeddings of several signals (any lengths): ``(len(signals), dim)``; one network pass per batch.
+        ``runtime`` (:class:`genrelab.runtime.Runtime`): the backbone's backend and threads."""
         specs = _log_mels(signals)
         per_track = [patches(s) for s in specs]
         counts = [p.shape[0] for p in per_track]
-        out = engine(self.model).run(np.concatenate(per_track), (self.layer,))[self.layer]
+        out = _engine_for(self.model, runtime).run(np.concatenate(per_track), (self.layer,))[self.layer]
         bounds = np.cumsum([0] + counts)
         return np.stack([self.pool(out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def patch_outputs(self, y: np.ndarray, runtime: Any = None) -> np.ndarray:
+        """``layer`` for every 3-s patch of ``y`` ``(n_patches, width)`` (a multiple of :attr:`patch_samples`
+        long; a lone shorter signal is repeat-padded into one patch as in training)."""
+        x = patches(log_mel(np.asarray(y, dtype=np.float32)))
+        return _engine_for(self.model, runtime).run(x, (self.layer,))[self.layer]
 
     def compute_files(self, paths: Sequence[str | Path]) -> np.ndarray:
         """Embeddings of audio files (decoded as ``librosa.load(sr=16000)``): ``(len(paths), dim)``."""
         return self.compute_many([load_audio(p) for p in paths])
+
+
+def _engine_for(model: str, runtime: Any) -> "MusicnnEngine":
+    if runtime is None:
+        return engine(model)
+    return engine(model, backend=runtime.backend, threads=runtime.threads)
 
 
 def _log_mels(signals: Sequence[np.ndarray]) -> list[np.ndarray]:
