@@ -1,22 +1,18 @@
-"""Runtime settings: how models and pretrained feature extractors run (not *what* they compute).
+"""Runtime settings: which backend runs the networks, where the cache lives, how many threads, which device.
 
-One frozen :class:`Runtime` holds every setting that changes where or how inference runs but never its
-numbers' meaning: the backend (``auto``, ``onnx``, ``torch``), the cache folder (ONNX exports, converted
-weights, the numpy copy of linear heads), intra-op threads and the device of torch features.
+:class:`Runtime` is a frozen value. The environment is read in one place, :meth:`Runtime.from_env`, which
+the command line and the web app call once at their edge; everything below them receives the object
+(or ``None``, meaning ``Runtime.from_env()``, for direct Python use). Environment variables:
 
-The environment is read **once**, at an edge: the CLI (``genrelab ...``), the web app's start-up, or a
-public API call that is given no runtime (``Classifier.from_pretrained("default")``). Everything below
-receives the object explicitly; no other module reads these variables.
+- ``GENRELAB_BACKEND``: ``auto`` (default: ONNX Runtime when it is installed and the export works, else
+  PyTorch / scikit-learn), ``onnx`` or ``torch``. The one backend switch, for models and for the
+  pretrained musicnn feature extractor alike.
+- ``GENRELAB_CACHE``: the cache folder (default ``$XDG_CACHE_HOME/genrelab``, else ``~/.cache/genrelab``):
+  converted musicnn weights, ONNX exports, the downloaded musicnn wheel, numpy copies of linear heads.
+- ``GENRELAB_THREADS``: intra-op threads of ONNX Runtime / PyTorch (default: their own choice).
+- ``GENRELAB_FEATURE_DEVICE``: device of the torch feature extractors (default ``cpu``).
 
-Environment variables (all optional):
-
-==========================  =====================================================================
-``GENRELAB_BACKEND``         ``auto`` (default: ONNX Runtime when possible), ``onnx`` or ``torch``
-``GENRELAB_ONNX``            ``0`` means ``GENRELAB_BACKEND=torch`` (older name, still honoured)
-``GENRELAB_CACHE``           the cache folder (default ``$XDG_CACHE_HOME/genrelab`` or ``~/.cache/genrelab``)
-``GENRELAB_THREADS``         intra-op threads for ONNX Runtime / PyTorch (default: their own choice)
-``GENRELAB_FEATURE_DEVICE``  ``cpu``, ``cuda``, ``cuda:1`` ... for torch feature extractors (default: auto)
-==========================  =====================================================================
+This module imports nothing but the standard library (it is on every cold start's path).
 """
 
 from __future__ import annotations
@@ -24,69 +20,81 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from genrelab.types import ConfigError
 
+ENV_BACKEND = "GENRELAB_BACKEND"
+ENV_CACHE = "GENRELAB_CACHE"
+ENV_THREADS = "GENRELAB_THREADS"
+ENV_DEVICE = "GENRELAB_FEATURE_DEVICE"
 BACKENDS = ("auto", "onnx", "torch")
-_FALSE = ("0", "false", "no", "off")
 
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """genrelab's cache folder: ``$GENRELAB_CACHE``, else ``$XDG_CACHE_HOME/genrelab``, else ``~/.cache/genrelab``."""
     env = os.environ if environ is None else environ
-    if env.get("GENRELAB_CACHE"):
-        return Path(env["GENRELAB_CACHE"]).expanduser()
+    root = env.get(ENV_CACHE)
+    if root:
+        return Path(root).expanduser()
     xdg = env.get("XDG_CACHE_HOME")
     return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "genrelab"
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """How inference runs. ``Runtime()`` is the plain default (auto backend, ``~/.cache/genrelab``).
-
-    - ``backend``: ``"auto"`` (ONNX Runtime when it is installed and the model exports; scikit-learn
-      logistic-regression heads as numpy arrays), ``"onnx"`` (error when impossible) or ``"torch"``
-      (PyTorch models and the real scikit-learn objects, nothing exported or cached).
-    - ``cache_dir``: one folder for everything genrelab caches (``onnx/``, ``heads/``, ``musicnn/``).
-    - ``threads``: intra-op threads (None: the library's default).
-    - ``device``: where torch feature extractors run (None: CUDA when present, else CPU).
-    """
+    """How and where genrelab runs: ``backend`` (auto, onnx, torch), ``cache_dir``, intra-op ``threads``
+    (None: the library's default) and the feature ``device``."""
 
     backend: str = "auto"
     cache_dir: Path = field(default_factory=default_cache_dir)
     threads: int | None = None
-    device: str | None = None
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {self.backend!r} (choose from {', '.join(BACKENDS)})")
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
-        if self.threads is not None and int(self.threads) < 1:
-            raise ConfigError(f"threads must be at least 1, got {self.threads}")
+        if self.threads is not None:
+            if int(self.threads) < 1:
+                raise ConfigError(f"threads must be a positive number, not {self.threads!r}")
+            object.__setattr__(self, "threads", int(self.threads))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> "Runtime":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Runtime":
         """The settings the environment asks for (see the module docstring), then ``overrides`` (None = keep)."""
         env = os.environ if environ is None else environ
-        backend = (env.get("GENRELAB_BACKEND") or "auto").strip().lower()
-        if env.get("GENRELAB_ONNX", "").strip().lower() in _FALSE and backend == "auto":
-            backend = "torch"
-        threads = env.get("GENRELAB_THREADS", "").strip()
-        device = env.get("GENRELAB_FEATURE_DEVICE", "").strip()
-        rt = cls(backend=backend, cache_dir=default_cache_dir(env),
-                 threads=int(threads) if threads.isdigit() and int(threads) > 0 else None,
-                 device=device if device and device != "auto" else None)
-        return rt.with_(**overrides)
+        backend = (env.get(ENV_BACKEND) or "auto").strip().lower()
+        threads_s = (env.get(ENV_THREADS) or "").strip()
+        try:
+            threads = int(threads_s) if threads_s else None
+        except ValueError:
+            raise ConfigError(f"{ENV_THREADS} must be a whole number, not {threads_s!r}") from None
+        if backend not in BACKENDS:
+            raise ConfigError(f"{ENV_BACKEND} must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        values: dict[str, Any] = {"backend": backend, "cache_dir": default_cache_dir(env), "threads": threads,
+                                  "device": (env.get(ENV_DEVICE) or "cpu").strip() or "cpu"}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
 
-    def with_(self, **changes) -> "Runtime":
-        """A copy with some settings changed (keys given as None are left as they are)."""
-        changes = {k: v for k, v in changes.items() if v is not None}
-        return replace(self, **changes) if changes else self
+    def with_(self, **changes: Any) -> "Runtime":
+        """A copy with ``changes`` applied (None = keep)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def cache(self, *parts: str) -> Path:
+        """A path inside the cache folder (not created)."""
+        return self.cache_dir.joinpath(*parts)
 
     @property
-    def wants_onnx(self) -> bool:
-        return self.backend in ("auto", "onnx")
+    def onnx_allowed(self) -> bool:
+        """Whether ONNX Runtime may be used (``auto`` or ``onnx``)."""
+        return self.backend != "torch"
 
 
-__all__ = ["Runtime", "BACKENDS", "default_cache_dir"]
+def resolve(runtime: Runtime | None) -> Runtime:
+    """``runtime``, or the environment's settings when it is None (direct Python use)."""
+    return runtime if runtime is not None else Runtime.from_env()
+
+
+__all__ = ["Runtime", "default_cache_dir", "resolve", "BACKENDS", "ENV_BACKEND", "ENV_CACHE", "ENV_THREADS",
+           "ENV_DEVICE"]

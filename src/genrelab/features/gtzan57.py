@@ -477,7 +477,6 @@ def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, 
     """
     import csv
     import os
-    from concurrent.futures import ProcessPoolExecutor
 
     items = [(Path(p), lab) for p, lab in items]
     results: list[list[list[Any]] | None] = [None] * len(items)
@@ -495,10 +494,10 @@ def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, 
     with bar as prog:
         task = prog.add_task("gtzan57 csv", total=len(items)) if prog else None
         if workers > 1 and len(items) > 1:
-            from genrelab.features.cache import _init_worker, _preload, mp_context
+            from genrelab.features.cache import _preload, worker_pool
 
             _preload(gtzan57_spec())
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=mp_context()) as ex:
+            with worker_pool(workers) as ex:
                 for i, res in enumerate(ex.map(_rows_for_file, args)):
                     _handle(i, res)
                     if prog:

@@ -46,15 +46,14 @@ def classify_parallel(
         for p in paths:
             yield clf.classify(p, top_k=top_k, timeline=timeline)
         return
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import as_completed
+
+    from genrelab.procpool import process_pool  # workers die with this process (kill -9 included)
 
     plugins = list(classifier.plugin_modules) if classifier else []
     n_patches = n_patches or (classifier.n_patches if classifier else None)
     worker_rt = runtime.with_(threads=max(1, (os.cpu_count() or 1) // workers))
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                             initargs=(str(model), worker_rt, n_patches, plugins)) as pool:
+    with process_pool(workers, initializer=_worker_init, initargs=(str(model), worker_rt, n_patches, plugins)) as pool:
         futs = {pool.submit(_worker_run, (p, top_k, timeline)): p for p in paths}
         try:
             for fut in as_completed(futs):

@@ -175,13 +175,13 @@ class Classifier:
         if not np.isfinite(y).all():
             raise AudioError(path, AudioProblem.NON_FINITE, "NaN or infinite samples")
         self._check_len(y.size - self.spec.offset_samples, path)
-        if float(np.max(np.abs(y))) < audio.SILENCE_PEAK:
+        if audio.is_silent(y):
             raise AudioError(path, AudioProblem.SILENT, "all samples are (near) zero")
         duration = y.size / self.sample_rate
         if timeline:
             return self._timeline(path, [y], duration, top_k)
         pieces = [y[a:a + n] for a, n in self.spec.spread(y.size, self.n_patches)]
-        return self._answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, duration)
+        return self.answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, duration)
 
     # -- files
     def classify(self, path: str | os.PathLike, top_k: int = 3, timeline: bool = False,
@@ -216,13 +216,13 @@ class Classifier:
         plan = self.spec.spread(int(info.duration * sr), self.n_patches)
         if info.duration > PIECEWISE_ABOVE and sum(n for _, n in plan) * 2 < info.duration * sr:
             pieces = [self._read(path, a, n) for a, n in plan]  # only what the answer needs, never the whole file
-            if max(float(np.max(np.abs(p))) for p in pieces) < audio.SILENCE_PEAK:
+            if all(audio.is_silent(p) for p in pieces):
                 raise AudioError(path, AudioProblem.SILENT, "all samples are (near) zero")
-            return self._answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, info.duration)
+            return self.answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, info.duration)
         y, _ = audio.load(path, sr=sr, mono=True, allow_silent=False)
         self._check_len(y.size - self.spec.offset_samples, path)
         pieces = [y[a:a + n] for a, n in self.spec.spread(y.size, self.n_patches)]
-        return self._answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, y.size / sr)
+        return self.answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, y.size / sr)
 
     def _read(self, path: str, start: int, n: int) -> np.ndarray:
         """Samples ``[start, start + n)`` of a file at the model's rate (decoded with a small margin each side
@@ -256,7 +256,7 @@ class Classifier:
             all_p.append(proba)
         if not all_p:
             raise AudioError(path, AudioProblem.TOO_SHORT, "no complete window of audio")
-        res = self._answer(path, np.concatenate(all_p), top_k, duration)
+        res = self.answer(path, np.concatenate(all_p), top_k, duration)
         res.timeline = entries
         return res
 
@@ -286,7 +286,7 @@ class Classifier:
                    for i, p in enumerate(proba)]
         # the track's answer: the clip-level feature over the patches the default reading would use
         idx = np.unique(np.round(np.linspace(0, n - 1, min(n, ctx))).astype(int))
-        res = self._answer(path, self.predict_examples(feat.pool(emb[idx])[None]), top_k, duration)
+        res = self.answer(path, self.predict_examples(feat.pool(emb[idx])[None]), top_k, duration)
         res.timeline = entries
         return res
 
@@ -296,7 +296,8 @@ class Classifier:
         return TimelineEntry(start, end, self.labels[k], float(p[k]),
                              {lab: float(v) for lab, v in zip(self.labels, p)})
 
-    def _answer(self, path: str, proba: np.ndarray, top_k: int, duration: float | None) -> ClassificationResult:
+    def answer(self, path: str, proba: np.ndarray, top_k: int, duration: float | None) -> ClassificationResult:
+        """The result for a track's window probabilities ``(n, n_labels)``: aggregated as evaluation does."""
         p = aggregate_probabilities(proba, self.aggregate_method)
         order = np.argsort(-p, kind="stable")[:max(1, top_k)]
         return ClassificationResult(
