@@ -144,7 +144,7 @@ def test_pooled_features_are_read_in_patches():
     from genrelab.features.musicnn import MusicnnEmbedding
 
     spec = InputSpec(feature=MusicnnEmbedding(), clip_seconds=30.0)
-    patch = MusicnnEmbedding.patch_samples
+    patch = MusicnnEmbedding().patch_samples
     assert spec.piece_samples(5) == patch and spec.pieces_per_track(5) == round(30 * 16000 / patch) == 10
     plan = spec.spread(240 * 16000, 5)
     assert len(plan) == 10 and {n for _, n in plan} == {patch}

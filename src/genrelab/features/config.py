@@ -139,18 +139,25 @@ class FeatureConfig:
 
     # -- pooled features (a clip's vector summarises per-patch outputs, e.g. musicnn embeddings)
     #: Samples of one patch when the feature pools per-patch outputs over a clip (None: it does not).
-    #: Such a feature also implements :meth:`patch_outputs` and :meth:`pool`; inference then embeds every
+    #: Such a feature also implements :meth:`patch_embeddings` and :meth:`pool`; inference then embeds every
     #: patch of a long file once for its timeline, and reads a long song as patch-long pieces.
     patch_samples: ClassVar[int | None] = None
 
-    def patch_outputs(self, y: np.ndarray, runtime: Any = None) -> np.ndarray:
-        """Per-patch outputs ``(n_patches, width)`` of a signal whose length is a multiple of
-        :attr:`patch_samples` (a lone shorter signal: one patch, as training pads it)."""
+    def patch_embeddings(self, blocks: Iterable[np.ndarray], runtime: Any = None,
+                         partial: float | None = 0.5) -> np.ndarray:
+        """Per-patch outputs ``(n_patches, width)`` of a signal given as consecutive blocks (bounded memory)."""
         raise NotImplementedError(f"feature {self.kind!r} has no per-patch outputs")
 
     def pool(self, per_patch: np.ndarray) -> np.ndarray:
         """One clip vector from per-patch outputs ``(n_patches, width)``."""
         raise NotImplementedError(f"feature {self.kind!r} does not pool patches")
+
+    def pool_windows(self, per_patch: np.ndarray, context: int) -> np.ndarray:
+        """Row ``i``: :meth:`pool` over the ``context`` patches centred on patch ``i`` (shifted inside at the ends)."""
+        n = len(per_patch)
+        ctx = max(1, min(int(context), n))
+        starts = [max(0, min(i - (ctx - 1) // 2, n - ctx)) for i in range(n)]
+        return np.stack([self.pool(per_patch[a:a + ctx]) for a in starts])
 
 
 def _plain(v: Any) -> Any:

@@ -38,8 +38,6 @@ DEFAULT_PATCHES = 5
 PIECEWISE_ABOVE = 90.0
 #: Windows per model call on a timeline.
 _BATCH = 32
-#: Patches of a pooled feature (musicnn) embedded per call on a timeline (~24 s of audio at a time).
-_PATCHES_PER_BLOCK = 8
 
 
 def aggregate_probabilities(proba: np.ndarray, method: str = "mean") -> np.ndarray:
@@ -266,21 +264,12 @@ class Classifier:
         is classified from the outputs pooled over a clip-long context of patches centred on patch ``i``."""
         feat, sr = self.spec.feature, self.sample_rate
         patch = int(feat.patch_samples)
-        per_patch: list[np.ndarray] = []
-        for chunk in _chunks(blocks, patch * _PATCHES_PER_BLOCK, skip=self.spec.offset_samples):
-            full, rest = divmod(chunk.size, patch)
-            n_p = full + (1 if rest >= patch // 2 else 0)  # a tail under half a patch is dropped...
-            if n_p == 0 and per_patch:
-                continue
-            # ...unless it is all there is: one patch, repeat-padded as in training
-            per_patch.append(feat.patch_outputs(audio.crop_or_pad(chunk, n_p * patch) if n_p else chunk, self.runtime))
-        emb = np.concatenate(per_patch) if per_patch else np.zeros((0, 1), np.float32)
+        emb = feat.patch_embeddings(_skip(blocks, self.spec.offset_samples), self.runtime)
         n = len(emb)
         if n == 0:
             raise AudioError(path, AudioProblem.TOO_SHORT, "no complete patch of audio")
         ctx = max(1, int(round(self.spec.window_samples / patch)))
-        starts = [max(0, min(i - (ctx - 1) // 2, n - ctx)) for i in range(n)]
-        proba = self.predict_examples(np.stack([feat.pool(emb[a:a + ctx]) for a in starts]))
+        proba = self.predict_examples(feat.pool_windows(emb, ctx))
         off = self.spec.offset_seconds
         entries = [self._entry(off + i * patch / sr, min(off + (i + 1) * patch / sr, duration), p)
                    for i, p in enumerate(proba)]
@@ -307,20 +296,13 @@ class Classifier:
         )
 
 
-def _chunks(blocks: Iterable[np.ndarray], size: int, skip: int = 0) -> Iterator[np.ndarray]:
-    """The signal made of ``blocks``, ``skip`` samples in, re-cut into ``size``-sample chunks (the last one shorter)."""
-    buf = np.zeros(0, dtype=np.float32)
+def _skip(blocks: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:
+    """The signal made of ``blocks`` without its first ``n`` samples (a spec's offset)."""
     for b in blocks:
-        b = np.asarray(b, dtype=np.float32)
-        if skip:
-            cut = min(skip, b.size)
-            b, skip = b[cut:], skip - cut
-        buf = np.concatenate([buf, b])
-        while buf.size >= size:
-            yield buf[:size]
-            buf = buf[size:]
-    if buf.size:
-        yield buf
+        if n:
+            cut = min(n, len(b))
+            b, n = b[cut:], n - cut
+        yield b
 
 
 __all__ = ["Classifier", "aggregate_probabilities", "DEFAULT_PATCHES", "PIECEWISE_ABOVE"]
