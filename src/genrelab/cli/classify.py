@@ -16,7 +16,7 @@ from typing import Iterable, Optional
 
 import typer
 
-FORMATS = ("table", "csv", "json")
+FORMATS = ("table", "csv", "json", "parquet")
 CSV_FIELDS = ["path", "genre", "confidence", "top", "duration", "n_segments", "model", "error", "error_kind"]
 
 
@@ -90,7 +90,13 @@ def read_done(output: Path, fmt: str) -> dict[str, dict]:
             for d in json.loads(output.read_text()):
                 if d.get("path") and not d.get("error"):
                     done[d["path"]] = d
-    except (OSError, ValueError, csv.Error) as exc:
+        elif fmt == "parquet":
+            import pandas as pd
+
+            for row in pd.read_parquet(output).fillna("").astype(str).to_dict("records"):
+                if row.get("path") and not row.get("error"):
+                    done[row["path"]] = row
+    except (OSError, ValueError, csv.Error, ImportError) as exc:
         raise typer.BadParameter(f"cannot resume from {output}: {exc}") from None
     return done
 
@@ -152,6 +158,10 @@ def classify_command(
     backend: str = typer.Option("auto", "--backend", help="auto (ONNX Runtime when possible), onnx or torch."),
     patches: Optional[int] = typer.Option(None, "--patches", min=1, help="Windows per track without --timeline."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (Ray Data on a Ray "
+                                                          "cluster; needs genrelab[scale]; see docs/scaling.md)."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: 'auto' (the running cluster) or "
+                                                                   "ray://HOST:PORT; default: a local Ray instance."),
 ) -> None:
     """Classify songs: top-k genres per file, optionally a timeline over the whole song."""
     from rich.console import Console
@@ -159,8 +169,17 @@ def classify_command(
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise typer.BadParameter(f"--format must be one of {', '.join(FORMATS)}")
-    if output is not None and fmt == "table" and output.suffix.lower() in (".csv", ".json"):
+    if output is not None and fmt == "table" and output.suffix.lower() in (".csv", ".json", ".parquet"):
         fmt = output.suffix.lower()[1:]
+    if fmt == "parquet" and output is None:
+        raise typer.BadParameter("--format parquet needs --output FILE.parquet")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise typer.BadParameter("Parquet output needs pyarrow (pip install 'genrelab[scale]')") from None
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be local or ray")
     err = Console(stderr=True, soft_wrap=True)  # messages carry file paths: never wrap them mid-path
     out = Console(file=sys.stdout, soft_wrap=True)
     from genrelab.inference import Classifier, classify_parallel, result_from_dict
@@ -173,7 +192,7 @@ def classify_command(
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2)
     labels = clf.labels
-    done = read_done(output, fmt) if output is not None and fmt in ("csv", "json") else {}
+    done = read_done(output, fmt) if output is not None and fmt in ("csv", "json", "parquet") else {}
     todo = [f for f in files if f not in done]
     from genrelab.inference import ClassificationResult
 
@@ -207,8 +226,14 @@ def classify_command(
     try:
         with progress:
             task = progress.add_task("classify", total=len(todo), current="")
-            it = classify_parallel(todo, model, workers=workers, top_k=top_k, timeline=timeline, backend=backend,
-                                   n_patches=patches, classifier=clf)
+            if engine == "ray":
+                from genrelab.scale.ray_classify import classify_ray
+
+                it = classify_ray(todo, model, top_k=top_k, timeline=timeline, backend=backend, n_patches=patches,
+                                  classifier=clf, address=address)
+            else:
+                it = classify_parallel(todo, model, workers=workers, top_k=top_k, timeline=timeline,
+                                       backend=backend, n_patches=patches, classifier=clf)
             for res in it:
                 results.append(res)
                 if res.error:
@@ -218,6 +243,9 @@ def classify_command(
                     writer.writerow(csv_row(res, labels, timeline))
                     csv_file.flush()
                 progress.update(task, advance=1, current=Path(res.path).name[-40:])
+    except GenrelabError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2)
     except KeyboardInterrupt:
         err.print(f"[yellow]interrupted[/yellow] after {len(results)} file(s)"
                   + (f"; run again with --output {output} to resume" if output else ""))
@@ -232,6 +260,8 @@ def classify_command(
     every = previous + results
     if output is not None and fmt == "json":
         _write_text_atomic(output, json.dumps([r.to_dict() for r in every], indent=2))
+    elif output is not None and fmt == "parquet":
+        _write_parquet_atomic(output, [csv_row(r, labels, timeline) for r in every])
     elif output is not None and fmt == "table":
         buf_console = Console(file=io.StringIO(), width=160)
         render_table(every, top_k, timeline, buf_console)
@@ -252,6 +282,18 @@ def classify_command(
     n_ok = sum(1 for r in every if not r.error)
     if n_ok == 0 and (files or missing):
         raise typer.Exit(1)
+
+
+def _write_parquet_atomic(path: Path, rows: list[dict]) -> None:
+    """The CSV columns as a Parquet table (strings, like the CSV), written to a temporary file then renamed."""
+    import pandas as pd
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pd.DataFrame(rows).to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _row_to_dict(d: dict, labels: list[str]) -> dict:

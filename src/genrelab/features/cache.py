@@ -34,7 +34,7 @@ import os
 import re
 import time
 import zlib
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -325,7 +325,7 @@ class FeatureCache:
                                   _aug_extra(t)))
             else:
                 _preload(spec)
-                with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=mp_context()) as ex:
+                with worker_pool(workers) as ex:
                     pending = set()
                     it = iter(todo)
                     # keep a bounded number of tasks in flight (cheap memory, prompt interruption)
@@ -398,6 +398,14 @@ def _init_worker() -> None:
     _kernels.set_num_threads(1)
 
 
+def worker_pool(workers: int):
+    """A process pool of ``workers`` feature workers that die with this process (``genrelab.procpool``:
+    a ``kill -9`` of ``features extract`` leaves no worker running), forked from the warmed-up parent."""
+    from genrelab.procpool import process_pool
+
+    return process_pool(workers, initializer=_init_worker, mp_context=mp_context())
+
+
 def mp_context():
     """Process start method for worker pools: the platform default ("fork" on Linux: no ``__main__``
     guard needed, workers start at once). The feature kernels use no OpenMP threading layer, so
@@ -447,4 +455,4 @@ def _progress_bar(enabled: bool):
 
 
 __all__ = ["FeatureCache", "CacheReport", "compute_track", "track_key", "atomic_save_npy", "atomic_write_bytes",
-           "npy_bytes", "npy_problem", "mp_context"]
+           "npy_bytes", "npy_problem", "mp_context", "worker_pool"]
