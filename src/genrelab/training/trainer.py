@@ -62,6 +62,16 @@ def write_json(path: Path, obj: Any) -> None:
     atomic_write_text(path, json.dumps(jsonable(obj), indent=2) + "\n")
 
 
+def launched_rank() -> int:
+    """0 for rank 0 of a distributed run (and for an ordinary single process), non-zero for the other ranks, as
+    their launcher tells them before Lightning starts (torchrun: RANK; SLURM srun: SLURM_PROCID; Lightning's DDP
+    launcher: NODE_RANK and LOCAL_RANK)."""
+    for var in ("RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return int(os.environ.get("NODE_RANK", "0") or 0) + int(os.environ.get("LOCAL_RANK", "0") or 0)
+
+
 def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = None, resume: bool = False,
           cache: Any = None) -> Path:
     """Train the model described by ``config``; returns the run directory.
@@ -80,9 +90,10 @@ def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = N
         return train_folds(cfg, resume=resume)
     if data is None:
         data = prepare_data(cfg, entry, cache=cache)
-    write_json(run_dir / "config.json", {"train": cfg.to_dict(), "data_summary": data.summary()})
-    if getattr(data, "split", None) is not None:
-        data.split.to_csv(run_dir / "split.csv")  # the exact split, to repeat or audit the run
+    if launched_rank() == 0:  # in a DDP run every rank prepares the data; rank 0 alone writes
+        write_json(run_dir / "config.json", {"train": cfg.to_dict(), "data_summary": data.summary()})
+        if getattr(data, "split", None) is not None:
+            data.split.to_csv(run_dir / "split.csv")  # the exact split, to repeat or audit the run
     if entry.kind == "sklearn":
         from genrelab.training.sklearn_trainer import train_sklearn
 
@@ -242,8 +253,10 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
         log_every_n_steps=max(1, min(50, dm.steps_per_epoch())),
         default_root_dir=str(light_dir),
         plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # GenreDataModule shards the training order itself (see EpochShuffleSampler)
         max_time=None if cfg.max_time_s is None else {"seconds": int(cfg.max_time_s)},
     )
+    module.steps_per_epoch = dm.steps_per_epoch(trainer.world_size)  # per rank (DDP), for step-wise LR schedules
     ckpt_path = None
     if resume and resume_ckpt.path.exists():
         ckpt_path = str(resume_ckpt.path)
@@ -253,10 +266,10 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     train_time = time.perf_counter() - t0
+    if not trainer.is_global_zero:
+        return run_dir  # DDP: rank 0 alone writes the checkpoint, metrics and report
     prev_time = _previous_train_time(run_dir) if ckpt_path else 0.0
     _store_train_time(run_dir, prev_time + train_time)
-    if not trainer.is_global_zero:
-        return run_dir
 
     if best.best_state is not None:
         model.load_state_dict(best.best_state)
