@@ -62,13 +62,11 @@ def _cuda_available() -> bool:
 
 
 def launched_rank() -> int:
-    """0 for rank 0 of a distributed run (and for an ordinary single process), non-zero for the other ranks, as
-    their launcher tells them before Lightning starts (torchrun: RANK; SLURM srun: SLURM_PROCID; Lightning's DDP
-    launcher: NODE_RANK and LOCAL_RANK)."""
-    for var in ("RANK", "SLURM_PROCID"):
-        if os.environ.get(var, "").isdigit():
-            return int(os.environ[var])
-    return int(os.environ.get("NODE_RANK", "0") or 0) + int(os.environ.get("LOCAL_RANK", "0") or 0)
+    """This process's rank as its launcher set it before Lightning starts (torchrun, SLURM srun, Lightning's DDP
+    launcher; read by Lightning itself): 0 for rank 0 and for an ordinary single process."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
 
 
 def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = None, resume: bool = False,
@@ -93,7 +91,7 @@ def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = N
                            resume=resume)
     if data is None:
         data = prepare_data(cfg, entry, cache=cache)
-    if launched_rank() == 0:  # in a DDP run every rank prepares the data; rank 0 alone writes
+    if entry.kind == "sklearn" or launched_rank() == 0:  # DDP: every rank prepares the data, rank 0 alone writes
         write_json(run_dir / "config.json", {"train": cfg.to_dict(), "data_summary": data.summary()})
         if getattr(data, "split", None) is not None:
             data.split.to_csv(run_dir / "split.csv")  # the exact split, to repeat or audit the run
