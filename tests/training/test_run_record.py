@@ -105,3 +105,34 @@ def test_no_trainer_import_cycle_and_no_environment_hooks():
     for mod in ("trainer", "sklearn_trainer", "finish", "folds"):
         src = (TRAINING / f"{mod}.py").read_text()
         assert "os.environ" not in src and "getenv" not in src, mod
+
+
+def test_kfold_pools_the_folds_into_one_record(tmp_path):
+    from genrelab.training.folds import train_folds
+
+    X, y = blobs(n_per_class=20, seed=1)
+    calls = []
+
+    def train_one(fcfg, resume, cache):
+        i = fcfg.data.fold
+        calls.append(i)
+        test = np.arange(len(y)) % 3 == i
+        data = prepare_arrays(X[~test], y[~test], ["a", "b", "c"], table_spec(), X_test=X[test], y_test=y[test])
+        data.test.track_ids = np.asarray([f"track{k}" for k in np.flatnonzero(test)], dtype=object)  # unique ids
+        return train(fcfg, data=data)
+
+    cfg = _cfg(tmp_path / "kf", epochs=2, monitor="train_loss",
+               data={"dataset": "table", "root": "x", "split": "stratified", "folds": 3})
+    run = train_folds(cfg, train_one)
+    rec = load_record(run)
+    assert calls == [0, 1, 2]
+    assert rec.metrics["n"] == len(y)  # every example tested exactly once
+    assert rec.folds["n_folds"] == 3 and len(rec.fold_accuracy) == 3
+    assert rec.split["part"] == "all folds (pooled)" and "3-fold" in rec.split["method"]
+    assert rec.scores["test"]["accuracy"] == rec.metrics["accuracy"]
+    assert rec.scores["train"]["folds"] == 3 and 0.0 <= rec.scores["train"]["accuracy"] <= 1.0
+    assert rec.train_time_s == sum(load_record(run / f"fold-{i}").train_time_s for i in (1, 2, 3))
+    # finished folds are not trained again (a killed k-fold job resumes)
+    calls.clear()
+    train_folds(cfg, train_one)
+    assert calls == []
