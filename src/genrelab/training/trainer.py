@@ -61,6 +61,14 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def launched_rank() -> int:
+    """This process's rank as its launcher set it before Lightning starts (torchrun, SLURM srun, Lightning's DDP
+    launcher; read by Lightning itself): 0 for rank 0 and for an ordinary single process."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return int(getattr(rank_zero_only, "rank", 0) or 0)
+
+
 def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = None, resume: bool = False,
           cache: Any = None, callbacks: Sequence[Any] = ()) -> Path:
     """Train the model described by ``config``; returns the run directory.
@@ -83,9 +91,10 @@ def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = N
                            resume=resume)
     if data is None:
         data = prepare_data(cfg, entry, cache=cache)
-    write_json(run_dir / "config.json", {"train": cfg.to_dict(), "data_summary": data.summary()})
-    if getattr(data, "split", None) is not None:
-        data.split.to_csv(run_dir / "split.csv")  # the exact split, to repeat or audit the run
+    if entry.kind == "sklearn" or launched_rank() == 0:  # DDP: every rank prepares the data, rank 0 alone writes
+        write_json(run_dir / "config.json", {"train": cfg.to_dict(), "data_summary": data.summary()})
+        if getattr(data, "split", None) is not None:
+            data.split.to_csv(run_dir / "split.csv")  # the exact split, to repeat or audit the run
     if entry.kind == "sklearn":
         from genrelab.training.sklearn_trainer import train_sklearn
 
@@ -196,8 +205,10 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
         log_every_n_steps=max(1, min(50, dm.steps_per_epoch())),
         default_root_dir=str(light_dir),
         plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,  # GenreDataModule shards the training order itself (see EpochShuffleSampler)
         max_time=None if cfg.max_time_s is None else {"seconds": int(cfg.max_time_s)},
     )
+    module.steps_per_epoch = dm.steps_per_epoch(trainer.world_size)  # per rank (DDP), for step-wise LR schedules
     ckpt_path = None
     if resume and resume_ckpt.path.exists():
         ckpt_path = str(resume_ckpt.path)
@@ -207,10 +218,10 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     train_time = time.perf_counter() - t0
+    if not trainer.is_global_zero:
+        return run_dir  # DDP: rank 0 alone writes the checkpoint, metrics and report
     prev_time = _previous_train_time(run_dir) if ckpt_path else 0.0
     _store_train_time(run_dir, prev_time + train_time)
-    if not trainer.is_global_zero:
-        return run_dir
 
     if best.best_state is not None:
         model.load_state_dict(best.best_state)
