@@ -14,7 +14,7 @@ DEPS := pyproject.toml constraints.txt
 $(STAMP): $(DEPS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -c constraints.txt -e '.[web,export,dev]'
+	$(PIP) install -q -c constraints.txt -e '.[web,export,scale,dev]'
 	$(PIP) install -q --no-deps musicnn==0.1.0
 	touch $(STAMP)
 

@@ -2,9 +2,12 @@
 
 Everything here returns float32 numpy arrays in [-1, 1]. Decoding uses soundfile (libsndfile:
 WAV, AU, AIFF, FLAC, OGG, MP3); other containers (m4a/mp4, aac, wma, webm) go through ``ffmpeg``
-when it is on PATH. Which decoder a file needs is decided from its first bytes (magic numbers),
-falling back to the extension, so a WAV named ``.mp3`` still decodes and a text file named
-``.mp3`` is called what it is.
+when it is on PATH. Which decoder a file needs is decided from its first bytes (magic numbers,
+:mod:`genrelab.containers`), never from the extension: a WAV named ``.mp3`` still decodes, and
+anything that is not a known audio container (a text file, a playlist, an archive) is refused as
+NOT_AUDIO before any decoder sees it. ffmpeg is always told the demuxer (``-f``) and may only read
+the one local file (``-protocol_whitelist file``), so it never follows playlists or links.
+Headers no real recording has (rate outside 1-384 kHz, over 24 h) are refused as CORRUPT.
 
 Every problem with a file raises :class:`genrelab.types.AudioError` naming the file and the
 problem (missing, empty, not audio, corrupt or truncated, too short, silent, non-finite samples).
@@ -18,22 +21,24 @@ truncation cannot be told from a shorter file (``AudioInfo.exact`` is False for 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import math
 import os
 import shutil
-import struct
 import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import soundfile as sf
 import soxr
 
+from genrelab import containers
+from genrelab.containers import FFMPEG_DEMUXERS, SNIFF_BYTES, TRUNCATION_TOLERANCE, sniff
 from genrelab.types import AudioError, AudioProblem
 
 #: File extensions genrelab treats as audio when it walks folders.
@@ -44,14 +49,37 @@ AUDIO_EXTENSIONS = frozenset(
 #: Extensions soundfile decodes itself; the rest need ffmpeg.
 SOUNDFILE_EXTENSIONS = frozenset({".wav", ".au", ".snd", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff"})
 
-#: Container kinds (from magic bytes) that libsndfile decodes, and those that need ffmpeg.
-_SOUNDFILE_KINDS = frozenset({"wav", "au", "aiff", "flac", "ogg", "mp3"})
-_FFMPEG_KINDS = frozenset({"mp4", "webm", "asf", "aac"})
+SILENCE_PEAK = 1e-5  # a file whose peak deviation from its mean is below this is called silent
+_TRUNCATION_TOLERANCE = TRUNCATION_TOLERANCE
 
-SILENCE_PEAK = 1e-5  # a file whose peak is below this is called silent
-_TRUNCATION_TOLERANCE = 0.98  # fraction of the header's frame count that must decode
-_SNIFF_BYTES = 4096
-_ASF_GUID = bytes.fromhex("3026b2758e66cf11a6d900aa0062ce6c")
+
+class WorkCancelled(Exception):
+    """Raised inside decoding when the caller's cancel check says stop (client gone, budget spent, shutdown).
+
+    Deliberately not an :class:`AudioError`: the file is fine, the work was called off.
+    """
+
+
+_CANCEL_CHECK: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "genrelab_audio_cancel_check", default=None)
+
+
+@contextlib.contextmanager
+def cancel_scope(check: Callable[[], None]):
+    """Within this block, decoding calls ``check()`` between blocks of audio; it stops the work by raising
+    (usually :class:`WorkCancelled`). Used by the web app to cancel a request whose client left."""
+    token = _CANCEL_CHECK.set(check)
+    try:
+        yield
+    finally:
+        _CANCEL_CHECK.reset(token)
+
+
+def check_cancelled() -> None:
+    """Run the current :func:`cancel_scope` check, if any (a no-op outside one)."""
+    check = _CANCEL_CHECK.get()
+    if check is not None:
+        check()
 
 
 @dataclass(frozen=True)
@@ -92,7 +120,7 @@ def _check_exists(path: Path) -> None:
         raise AudioError(path, AudioProblem.EMPTY, "zero bytes")
 
 
-def _read_head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
+def _read_head(path: Path, n: int = SNIFF_BYTES) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read(n)
@@ -100,99 +128,18 @@ def _read_head(path: Path, n: int = _SNIFF_BYTES) -> bytes:
         raise AudioError(path, AudioProblem.NOT_AUDIO, f"cannot be read: {exc.strerror or exc}") from None
 
 
-def _id3v2_size(head: bytes) -> int:
-    """Bytes taken by a leading ID3v2 tag (0 when there is none)."""
-    if head[:3] != b"ID3" or len(head) < 10:
-        return 0
-    s = head[6:10]
-    size = (s[0] & 0x7F) << 21 | (s[1] & 0x7F) << 14 | (s[2] & 0x7F) << 7 | (s[3] & 0x7F)
-    return 10 + size + (10 if head[5] & 0x10 else 0)
-
-
-def _is_mpeg_sync(b: bytes, i: int = 0) -> bool:
-    """An MPEG audio frame header at ``b[i:]`` (sync, version, layer I-III, sane bitrate/rate)."""
-    if len(b) < i + 4 or b[i] != 0xFF or (b[i + 1] & 0xE0) != 0xE0:
-        return False
-    version, layer = (b[i + 1] >> 3) & 3, (b[i + 1] >> 1) & 3
-    bitrate, rate = b[i + 2] >> 4, (b[i + 2] >> 2) & 3
-    return version != 1 and layer != 0 and bitrate != 15 and rate != 3
-
-
-def sniff(head: bytes) -> str | None:
-    """The container kind that the first bytes of a file announce, or None when unrecognised.
-
-    Kinds: wav, au, aiff, flac, ogg, mp3 (libsndfile) and mp4, webm, asf, aac (ffmpeg).
-    """
-    h4 = head[:4]
-    if h4 in (b"RIFF", b"RIFX", b"RF64") and head[8:12] == b"WAVE":
-        return "wav"
-    if h4 == b".snd":
-        return "au"
-    if h4 == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if h4 == b"fLaC":
-        return "flac"
-    if h4 == b"OggS":
-        return "ogg"
-    if head[4:8] == b"ftyp":
-        return "mp4"
-    if h4 == b"\x1aE\xdf\xa3":
-        return "webm"
-    if head[:16] == _ASF_GUID:
-        return "asf"
-    if head[:3] == b"ID3":
-        inner = head[_id3v2_size(head):]
-        if inner[:4] == b"fLaC":
-            return "flac"
-        if len(inner) >= 2 and inner[0] == 0xFF and (inner[1] & 0xF6) == 0xF0:
-            return "aac"
-        return "mp3"
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
-        return "aac"  # ADTS: MPEG sync with layer bits 00
-    if _is_mpeg_sync(head):
-        return "mp3"
-    return None
-
-
-def _describe_non_audio(head: bytes) -> str | None:
-    """A human description of bytes that are certainly not audio (text, HTML, archives), else None."""
-    if head.startswith(b"PK\x03\x04"):
-        return "a zip archive, not audio; extract it first"
-    if head.startswith(b"\x1f\x8b"):
-        return "a gzip archive, not audio; extract it first"
-    if head.startswith(b"%PDF"):
-        return "a PDF document, not audio"
-    if b"\x00" in head[:512]:
-        return None
-    try:
-        text = head[:512].decode("utf-8")
-    except UnicodeDecodeError:
-        # a multi-byte character cut at the 512-byte edge is still text
-        try:
-            text = head[:508].decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    stripped = text.lstrip("\ufeff \t\r\n").lower()
-    if stripped.startswith(("<!doctype html", "<html", "<?xml", "<head")):
-        return "an HTML/XML page, not audio; a failed download?"
-    printable = sum(ch.isprintable() or ch in "\t\r\n" for ch in text)
-    if text and printable / len(text) > 0.95:
-        snippet = " ".join(text.split())[:40]
-        return f"a text file, not audio; it starts with {snippet!r}"
-    return None
-
-
 def _kind_of(path: Path, head: bytes) -> str:
-    """'soundfile' or 'ffmpeg': which decoder ``path`` needs; raises NOT_AUDIO for text/archives."""
-    kind = sniff(head)
-    if kind in _SOUNDFILE_KINDS:
-        return "soundfile"
-    if kind in _FFMPEG_KINDS:
-        return "ffmpeg"
-    described = _describe_non_audio(head)
-    if described:
-        raise AudioError(path, AudioProblem.NOT_AUDIO, described)
-    return "soundfile" if path.suffix.lower() in SOUNDFILE_EXTENSIONS else "ffmpeg"
+    """'soundfile' or 'ffmpeg': which decoder ``path`` needs; raises NOT_AUDIO for anything that is not a
+    known audio container (the extension plays no part)."""
+    return "ffmpeg" if containers.container(path, head) in FFMPEG_DEMUXERS else "soundfile"
+
+
+def _ffmpeg_input(path: Path) -> list[str]:
+    """ffmpeg/ffprobe input arguments: the sniffed demuxer, the file protocol only, the file by absolute path."""
+    kind = containers.container(path, _read_head(path))
+    if kind not in FFMPEG_DEMUXERS:  # the file changed since it was sniffed
+        raise AudioError(path, AudioProblem.NOT_AUDIO, f"a {kind} file is not read with ffmpeg")
+    return ["-protocol_whitelist", "file", "-f", FFMPEG_DEMUXERS[kind], "-i", "file:" + str(path.resolve())]
 
 
 # --------------------------------------------------------------------------- stderr noise
@@ -234,138 +181,12 @@ def _maybe_quiet(kind: str | None):
     return _quiet_stderr() if kind in (None, "mp3") else contextlib.nullcontext()
 
 
-# --------------------------------------------------------------------------- container checks
-_AU_BYTES = {1: 1, 2: 1, 3: 2, 4: 3, 5: 4, 6: 4, 7: 8, 27: 1}
-
-
-def _fmt_bytes(n: int) -> str:
-    return f"{n:,} bytes"
-
-
-def _container_truncation(path: Path, head: bytes, size: int) -> str | None:
-    """A sentence describing a truncation that the container header proves, or None.
-
-    WAV/RIFX and AIFF: the ``data``/``SSND`` chunk's declared size against the bytes present; AU:
-    the header's data size; MP3: the Xing/Info stream size. Unknown sizes (0 or 0xFFFFFFFF, as
-    streaming writers leave them) prove nothing.
-    """
-    kind = sniff(head)
-    if kind == "wav" and head[:4] in (b"RIFF", b"RIFX"):
-        return _chunked_truncation(path, "<" if head[:4] == b"RIFF" else ">", b"data", b"fmt ", size)
-    if kind == "aiff":
-        return _chunked_truncation(path, ">", b"SSND", b"COMM", size)
-    if kind == "au" and len(head) >= 24:
-        offset, declared, encoding, _rate, channels = struct.unpack(">5I", head[4:24])
-        if declared in (0, 0xFFFFFFFF) or offset > size:
-            return None
-        frame = _AU_BYTES.get(encoding, 1) * max(1, channels)
-        present = size - offset
-        if declared - present >= frame:
-            return f"truncated: the AU header declares {_fmt_bytes(declared)} of audio, only {_fmt_bytes(present)} are present"
-        return None
-    if kind == "mp3":
-        return _xing_truncation(head, size)
-    if kind == "ogg":
-        return _ogg_truncation(path, size)
-    return None
-
-
-def _ogg_truncation(path: Path, size: int) -> str | None:
-    """An Ogg stream ends with a whole page flagged end-of-stream; a cut file does not."""
-    tail_len = min(size, 1 << 16)
-    with open(path, "rb") as f:
-        f.seek(size - tail_len)
-        tail = f.read(tail_len)
-    k = len(tail)
-    while (k := tail.rfind(b"OggS", 0, k)) >= 0:
-        if len(tail) - k < 27:
-            return "truncated: the last Ogg page is cut short"
-        if tail[k + 4] != 0 or tail[k + 5] > 7:
-            continue  # "OggS" inside packet data, not a page header
-        n_segments = tail[k + 26]
-        table = tail[k + 27:k + 27 + n_segments]
-        if len(table) < n_segments or k + 27 + n_segments + sum(table) > len(tail):
-            return "truncated: the last Ogg page is cut short"
-        if not tail[k + 5] & 0x04:
-            return "truncated: the Ogg stream ends without an end-of-stream page"
-        return None
-    return None
-
-
-def _chunked_truncation(path: Path, endian: str, data_id: bytes, fmt_id: bytes, size: int) -> str | None:
-    frame = 1
-    with open(path, "rb") as f:
-        pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            header = f.read(8)
-            if len(header) < 8:
-                break
-            cid, csize = header[:4], struct.unpack(endian + "I", header[4:])[0]
-            if cid == fmt_id:
-                body = f.read(min(csize, 18))
-                if data_id == b"data" and len(body) >= 14:
-                    frame = max(1, struct.unpack(endian + "H", body[12:14])[0])  # block align
-                elif data_id == b"SSND" and len(body) >= 8:
-                    channels, bits = struct.unpack(">H", body[:2])[0], struct.unpack(">H", body[6:8])[0]
-                    frame = max(1, channels * ((bits + 7) // 8))
-            if cid == data_id:
-                if csize in (0, 0xFFFFFFFF):
-                    return None
-                present = size - (pos + 8)
-                if csize - present >= frame:
-                    name = data_id.decode().strip()
-                    return (f"truncated: the header declares {_fmt_bytes(csize)} of audio in its '{name}' chunk, "
-                            f"only {_fmt_bytes(present)} are present")
-                return None
-            pos += 8 + csize + (csize & 1)
-    return f"truncated or corrupt: no '{data_id.decode().strip()}' chunk with audio found"
-
-
-def _xing_header(head: bytes) -> tuple[int | None, int | None, int] | None:
-    """(frames, stream bytes, first-frame offset) from an MP3 Xing/Info header, or None."""
-    start = _id3v2_size(head)
-    # tolerate a little padding between the tag and the first frame
-    for i in range(start, min(start + 512, len(head) - 4)):
-        if _is_mpeg_sync(head, i):
-            break
-    else:
-        return None
-    window = head[i + 4:i + 200]
-    k = max(window.find(b"Xing"), window.find(b"Info"))
-    if k < 0:
-        return None
-    body = window[k + 4:]
-    if len(body) < 12:
-        return None
-    flags = struct.unpack(">I", body[:4])[0]
-    pos, frames, nbytes = 4, None, None
-    if flags & 1:
-        frames = struct.unpack(">I", body[pos:pos + 4])[0]
-        pos += 4
-    if flags & 2:
-        nbytes = struct.unpack(">I", body[pos:pos + 4])[0]
-    return frames, nbytes, i
-
-
-def _xing_truncation(head: bytes, size: int) -> str | None:
-    xing = _xing_header(head)
-    if xing is None or not xing[1]:
-        return None
-    _frames, nbytes, start = xing
-    present = size - start
-    if present < _TRUNCATION_TOLERANCE * nbytes:
-        return (f"truncated: the MP3 Xing header declares a stream of {_fmt_bytes(nbytes)}, "
-                f"only {_fmt_bytes(present)} are present")
-    return None
-
 
 # --------------------------------------------------------------------------- info
 def _ffprobe_info(path: Path) -> AudioInfo:
     _require_ffmpeg(path)
-    cmd = ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries",
-           "stream=sample_rate,channels,duration,codec_name:format=duration,format_name", "-of", "default=nw=1",
-           str(path)]
+    cmd = ["ffprobe", "-v", "error", *_ffmpeg_input(path), "-select_streams", "a:0", "-show_entries",
+           "stream=sample_rate,channels,duration,codec_name:format=duration,format_name", "-of", "default=nw=1"]
     out = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     fields: dict[str, str] = {}
     for line in out.stdout.splitlines():
@@ -376,9 +197,15 @@ def _ffprobe_info(path: Path) -> AudioInfo:
     if out.returncode != 0 or "sample_rate" not in fields:
         msg = (out.stderr.strip().splitlines() or ["no audio stream found"])[-1]
         raise AudioError(path, AudioProblem.NOT_AUDIO, f"ffprobe: {msg[:200]}")
-    sr = int(fields["sample_rate"])
-    duration = float(fields.get("duration", 0.0))
-    return AudioInfo(str(path), sr, int(fields.get("channels", 1)), int(round(duration * sr)),
+    try:
+        sr, channels = int(fields["sample_rate"]), int(fields.get("channels", 1))
+        duration = float(fields.get("duration", 0.0))
+    except ValueError:
+        raise AudioError(path, AudioProblem.CORRUPT, "ffprobe reports an unreadable header") from None
+    if not math.isfinite(duration) or duration < 0:
+        raise AudioError(path, AudioProblem.CORRUPT, f"implausible header: duration {duration}")
+    containers.check_plausible(path, sr, channels, duration * sr, path.stat().st_size, compressed=True)
+    return AudioInfo(str(path), sr, channels, int(round(duration * sr)),
                      fields.get("format_name", path.suffix.lstrip(".")).upper(), fields.get("codec_name", ""), True)
 
 
@@ -403,7 +230,7 @@ def _libsndfile_message(exc: Exception) -> str:
 
 def _soundfile_info(path: Path, head: bytes, size: int) -> AudioInfo:
     kind = sniff(head)
-    truncated = _container_truncation(path, head, size)
+    truncated = containers.container_truncation(path, head, size)
     if truncated:
         raise AudioError(path, AudioProblem.CORRUPT, truncated)
     try:
@@ -411,15 +238,14 @@ def _soundfile_info(path: Path, head: bytes, size: int) -> AudioInfo:
             i = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         reason = _libsndfile_message(exc)
-        if kind is None:
-            raise AudioError(path, AudioProblem.NOT_AUDIO,
-                             f"not a recognised audio format (first bytes {head[:8].hex(' ')}; {reason})") from None
         raise AudioError(path, AudioProblem.CORRUPT, f"{kind.upper()} header found but it cannot be decoded: {reason}") from None
     if i.frames <= 0:
         raise AudioError(path, AudioProblem.EMPTY, "the file holds no audio frames")
+    containers.check_plausible(path, i.samplerate, i.channels, i.frames, size,
+                               compressed=kind in ("flac", "ogg", "mp3"))
     exact = True
     if i.format == "MP3" or kind == "mp3":
-        xing = _xing_header(head)
+        xing = containers.xing_header(head)
         exact = bool(xing and xing[0])
     return AudioInfo(str(path), int(i.samplerate), int(i.channels), int(i.frames), str(i.format), str(i.subtype), exact)
 
@@ -473,7 +299,7 @@ def _decode_ffmpeg(path: Path, offset: float, duration: float | None) -> tuple[n
     cmd = ["ffmpeg", "-v", "error", "-nostdin"]
     if offset:
         cmd += ["-ss", f"{offset:.6f}"]
-    cmd += ["-i", str(path)]
+    cmd += _ffmpeg_input(path)
     if duration is not None:
         cmd += ["-t", f"{duration:.6f}"]
     cmd += ["-map", "0:a:0", "-f", "f32le", "-acodec", "pcm_f32le", "-"]
@@ -503,6 +329,7 @@ def load(
     for a missing, empty, non-audio, corrupt or truncated, too short (``min_duration`` seconds),
     silent (unless ``allow_silent``) or non-finite file.
     """
+    check_cancelled()
     path = Path(path)
     _check_exists(path)
     head = _read_head(path)
@@ -544,8 +371,18 @@ def check_signal(
         raise AudioError(path, AudioProblem.NON_FINITE, f"{bad} NaN or infinite samples")
     if min_duration is not None and n < int(math.floor(min_duration * sr)):
         raise AudioError(path, AudioProblem.TOO_SHORT, f"{n / sr:.2f} s, needs at least {min_duration:g} s")
-    if not allow_silent and float(np.max(np.abs(y))) < SILENCE_PEAK:
-        raise AudioError(path, AudioProblem.SILENT, "all samples are (near) zero")
+    if not allow_silent and is_silent(y):
+        raise AudioError(path, AudioProblem.SILENT, "all samples are (near) zero or constant (no sound)")
+
+
+def is_silent(y: np.ndarray) -> bool:
+    """True when no channel of ``y`` moves more than :data:`SILENCE_PEAK` away from its mean: digital
+    silence and a constant (DC-only) signal alike are no sound."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.size == 0:
+        return True
+    centred = y - y.mean(axis=-1, keepdims=True)
+    return float(np.max(np.abs(centred))) < SILENCE_PEAK
 
 
 # --------------------------------------------------------------------------- framing
@@ -632,6 +469,7 @@ def stream(
             f = sf.SoundFile(str(path))
         with f:
             while True:
+                check_cancelled()
                 with _maybe_quiet(kind):
                     data = f.read(block, dtype="float32", always_2d=True)
                 total += data.shape[0]
@@ -660,7 +498,7 @@ def _stream_ffmpeg(path: Path, sr: int | None, block_seconds: float) -> Iterator
     channels = max(1, native.channels)
     resampler = None if native.sample_rate == out_sr else soxr.ResampleStream(
         native.sample_rate, out_sr, 1, dtype="float32", quality="HQ")
-    cmd = ["ffmpeg", "-v", "error", "-nostdin", "-i", str(path), "-map", "0:a:0", "-f", "f32le",
+    cmd = ["ffmpeg", "-v", "error", "-nostdin", *_ffmpeg_input(path), "-map", "0:a:0", "-f", "f32le",
            "-acodec", "pcm_f32le", "-"]
     block_bytes = max(1, int(block_seconds * native.sample_rate)) * 4 * channels
     with tempfile.TemporaryFile() as err:
@@ -668,6 +506,7 @@ def _stream_ffmpeg(path: Path, sr: int | None, block_seconds: float) -> Iterator
         try:
             assert proc.stdout is not None
             while True:
+                check_cancelled()
                 chunk = proc.stdout.read(block_bytes)
                 last = len(chunk) < block_bytes
                 frames = np.frombuffer(chunk[: len(chunk) // (4 * channels) * 4 * channels], dtype=np.float32)
@@ -710,6 +549,7 @@ def stream_segments(
     for block in stream(path, sr, block_seconds=max(block_seconds, 2 * seconds)):
         buf = np.concatenate([buf, block])
         while next_start + seg_len <= consumed + buf.size:
+            check_cancelled()
             a = next_start - consumed
             yield next_start / sr, buf[a:a + seg_len].copy()
             next_start += hop

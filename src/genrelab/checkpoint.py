@@ -162,14 +162,102 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     return meta
 
 
+#: Every type a genrelab ``model.skops`` may hold: the scikit-learn estimators and transformers of
+#: :mod:`genrelab.models.classic` (fitted, with the parts skops stores for them) and of the shipped
+#: default model, plus their numpy and builtins parts as skops names them. Exact names, no prefixes:
+#: anything else in a file (``builtins.exec``, ``os.system``, any other class) is refused unloaded.
+SKLEARN_TRUSTED_TYPES: frozenset[str] = frozenset({
+    # builtins and numpy values
+    "builtins.dict", "builtins.list", "builtins.tuple", "builtins.str", "builtins.int", "builtins.float",
+    "builtins.bool", "numpy.ndarray", "numpy.float64", "numpy.float32", "numpy.int64", "numpy.int32",
+    "numpy.bool_",
+    # Pipeline steps (models/classic.py)
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.svm._classes.SVC",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._forest.RandomForestClassifier",
+    "sklearn.tree._classes.DecisionTreeClassifier",
+    "sklearn.tree._tree.Tree",
+    "sklearn.neighbors._classification.KNeighborsClassifier",
+    "sklearn.neighbors._kd_tree.KDTree",  # knn with algorithm="kd_tree" / "ball_tree"
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+})
+
+
+def _skops_types(data: bytes) -> set[str]:
+    """Every type named in a skops file (skops' own audit tree, walked without constructing anything)."""
+    import io
+    import zipfile
+
+    from skops.io._audit import Node, get_tree
+    from skops.io._utils import get_module, read_schema
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        schema, ctx = read_schema(zf)
+        tree = get_tree(schema, ctx, trusted=None)
+    found: set[str] = set()
+    seen: set[int] = set()
+    stack: list[Any] = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (list, tuple)):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, Node):
+            if id(node) not in seen:
+                seen.add(id(node))
+                found.add(f"{node.module_name}.{node.class_name}")
+                stack.extend(node.children.values())
+        elif isinstance(node, type):
+            found.add(f"{get_module(node)}.{node.__name__}")
+    return found
+
+
+def _check_trees(model: Any, where: Path) -> None:
+    """Refuse decision trees whose node arrays point outside themselves (scikit-learn indexes them
+    unchecked, so a crafted ``Tree`` could read or write out of bounds at the first prediction)."""
+    stack = [model]
+    while stack:
+        est = stack.pop()
+        for _, step in getattr(est, "steps", []):
+            stack.append(step)
+        stack.extend(getattr(est, "estimators_", None) or [])
+        tree = getattr(est, "tree_", None)
+        if tree is None:
+            continue
+        n = int(tree.node_count)
+        left, right, feat = (np.asarray(a) for a in (tree.children_left, tree.children_right, tree.feature))
+        leaf = left == -1
+        ok = (len(left) == len(right) == len(feat) == n and n > 0 and bool(np.all((right == -1) == leaf))
+              and bool(np.all((left[~leaf] > 0) & (left[~leaf] < n) & (right[~leaf] > 0) & (right[~leaf] < n)))
+              and bool(np.all((feat[~leaf] >= 0) & (feat[~leaf] < int(tree.n_features)))))
+        if not ok:
+            raise CheckpointError(f"{where}: refused: a decision tree's node arrays are inconsistent (crafted or corrupt file)")
+
+
 def _trusted_sklearn_load(data: bytes, where: Path) -> Any:
+    """Load a ``model.skops`` only when every type in it is one genrelab writes (:data:`SKLEARN_TRUSTED_TYPES`)."""
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(data=data)
-    bad = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.", "scipy.", "builtins."))]
+    try:
+        found = _skops_types(data)
+    except Exception as exc:  # not a zip, no schema, unknown node kinds ...
+        raise CheckpointError(f"{where}: not a readable skops file ({type(exc).__name__}: {exc})") from None
+    bad = sorted(found - SKLEARN_TRUSTED_TYPES)
     if bad:
-        raise CheckpointError(f"{where}: refuses to load untrusted types {bad}")
-    return sio.loads(data, trusted=untrusted)
+        raise CheckpointError(f"{where}: refused to load: it holds type(s) genrelab never writes: {', '.join(bad)}")
+    try:
+        model = sio.loads(data, trusted=sorted(found))
+    except Exception as exc:
+        raise CheckpointError(f"{where}: cannot load the scikit-learn model ({type(exc).__name__}: {exc})") from None
+    _check_trees(model, where)
+    return model
 
 
 def _without_pretrained_init(cls: type, args: dict[str, Any]) -> dict[str, Any]:

@@ -135,3 +135,61 @@ def test_killed_run_leaves_no_partial_entries_and_resumes(tmp_path):
     assert len(after) == n
     assert all(after[k] == v for k, v in before.items())  # finished tracks were not recomputed
     assert not [p for p in d.iterdir() if ".tmp-" in p.name]  # leftovers of the killed writers are cleaned
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "zero-bytes":
+        path.write_bytes(b"")
+    elif how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "zeroed":  # same size, every byte zero (header included)
+        path.write_bytes(bytes(len(data)))
+    elif how == "zeroed-data":  # header intact, array bytes zeroed: only the checksum can tell
+        path.write_bytes(data[:128] + bytes(len(data) - 128))
+    else:
+        raise ValueError(how)
+
+
+def test_broken_entries_are_recomputed_not_trusted(tmp_path):
+    """Issue 10 item 14: zero-byte, truncated or zeroed entries used to count as already cached."""
+    tracks = _clips(tmp_path / "audio", 5, seconds=1.0)
+    spec = InputSpec(feature=MelSpectrogram(n_mels=16))
+    c = FeatureCache(tmp_path / "cache")
+    assert c.compute_all(tracks, spec, progress=False).computed == 5
+    good = {t.track_id: c.get(t.track_id, spec) for t in tracks}
+    kinds = ["zero-bytes", "truncated", "zeroed", "zeroed-data"]
+    for t, how in zip(tracks, kinds):
+        _damage(c.path(t.track_id, spec), how)
+    c2 = FeatureCache(tmp_path / "cache")  # a new process: nothing remembered
+    for t, how in zip(tracks, kinds):
+        assert c2.get(t.track_id, spec) is None, how  # a read never returns a broken entry
+    assert not c2.has(tracks[0].track_id, spec) and not c2.has(tracks[1].track_id, spec)
+    rep = c2.compute_all(tracks, spec, progress=False)  # cheap check: header + size + index size
+    assert (rep.computed, rep.repaired, rep.cached, rep.failed) == (3, 3, 2, 0)
+    assert "3 broken entries recomputed" in rep.summary()
+    rep = c2.compute_all(tracks, spec, progress=False, verify=True)  # full check: checksums
+    assert (rep.computed, rep.repaired, rep.cached) == (1, 1, 4)
+    for t in tracks:
+        np.testing.assert_array_equal(c2.get(t.track_id, spec), good[t.track_id])
+    # get_or_compute repairs too
+    _damage(c2.path(tracks[4].track_id, spec), "zeroed-data")
+    np.testing.assert_array_equal(FeatureCache(tmp_path / "cache").get_or_compute(tracks[4], spec), good["clip004"])
+
+
+def test_entries_without_index_are_checked_by_header(tmp_path):
+    """A cache written before the index existed: header + size still catch truncation."""
+    tracks = _clips(tmp_path / "audio", 2, seconds=1.0)
+    spec = InputSpec(feature=MelSpectrogram(n_mels=16))
+    c = FeatureCache(tmp_path / "cache")
+    c.compute_all(tracks, spec, progress=False)
+    (c.directory(spec) / "index.jsonl").unlink()
+    _damage(c.path("clip000", spec), "truncated")
+    c2 = FeatureCache(tmp_path / "cache")
+    assert c2.get("clip000", spec) is None and c2.get("clip001", spec) is not None
+    rep = c2.compute_all(tracks, spec, progress=False)
+    assert (rep.computed, rep.repaired, rep.cached) == (1, 1, 1)
+    # a cut-short last index line (killed mid-append) is ignored
+    with open(c.directory(spec) / "index.jsonl", "a") as f:
+        f.write('{"key": "clip001", "by')
+    assert FeatureCache(tmp_path / "cache").get("clip001", spec) is not None

@@ -78,3 +78,18 @@ def test_export_csv_layout(tiny_genre_folder, tmp_path, segments, rows):
     else:
         assert set(df["length"]) == {6 * 22050}
     assert np.isfinite(df[list(CSV_HEADER[2:-1])].to_numpy(dtype=float)).all()
+
+
+def test_extract_verify_recomputes_a_garbled_entry(tiny_genre_folder, tmp_path):
+    out = tmp_path / "cache"
+    args = ["features", "extract", "--dataset", "folder", "--root", str(tiny_genre_folder), "--feature", "mfcc13",
+            "--out", str(out), "-j", "1", "--quiet"]
+    assert runner.invoke(app, args).exit_code == 0
+    entry = sorted((out / preset("mfcc13").hash()).glob("*.npy"))[0]
+    data = entry.read_bytes()
+    entry.write_bytes(data[:128] + bytes(len(data) - 128))  # same size, header intact: only the checksum tells
+    res = runner.invoke(app, args)
+    assert "0 computed" in res.output.replace("\n", " ")
+    res = runner.invoke(app, args + ["--verify"])
+    assert res.exit_code == 0 and "1 computed (1 broken entries recomputed)" in res.output.replace("\n", " ")
+    assert entry.read_bytes() == data

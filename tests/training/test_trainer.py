@@ -103,8 +103,8 @@ def test_resume_after_crash_gives_identical_weights(tmp_path, monkeypatch):
     for k in wa:
         assert np.array_equal(wa[k], wb[k]), k
     # the final weights (Lightning resume state of the last epoch) are identical too
-    la = torch.load(straight / "lightning/last.ckpt", weights_only=False)["state_dict"]
-    lb = torch.load(crashed / "lightning/last.ckpt", weights_only=False)["state_dict"]
+    la = torch.load(straight / "lightning/last.ckpt", weights_only=True)["state_dict"]
+    lb = torch.load(crashed / "lightning/last.ckpt", weights_only=True)["state_dict"]
     assert la.keys() == lb.keys() and all(torch.equal(la[k], lb[k]) for k in la)
     ha, hb = read_history(straight), read_history(crashed)
     assert [r["epoch"] for r in hb] == ["1", "2", "3"]

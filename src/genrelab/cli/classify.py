@@ -25,6 +25,7 @@ class Format(str, Enum):
     csv = "csv"
     json = "json"
     jsonl = "jsonl"
+    parquet = "parquet"
 
 
 class BackendChoice(str, Enum):
@@ -151,12 +152,14 @@ def classify_command(
                               help="Shipped model name, checkpoint folder, or a `train --out` run folder."),
     top_k: int = typer.Option(3, "--top-k", "-k", min=1, metavar="K", help="How many genres to show per file."),
     fmt: Format = typer.Option(Format.table, "--format", "-f",
-                               help="Output format (with --output, the file's suffix chooses csv, json or jsonl)."),
+                               help="Output format (with --output, the file's suffix chooses csv, json, jsonl or "
+                                    "parquet)."),
     output: Optional[Path] = typer.Option(
         None, "--output", "-o", metavar="FILE",
         help="Write results here. csv, json and jsonl files are written as results come; run again with the same "
              "file to resume (files done with this model and options are skipped; another model or other "
-             "options are refused). A .json cut by a kill is completed by the next run; .jsonl is always valid."),
+             "options are refused). A .json cut by a kill is completed by the next run; .jsonl is always valid. "
+             ".parquet (the CSV columns) is written at the end."),
     timeline: bool = typer.Option(False, "--timeline", help="Classify the whole file window by window (streamed)."),
     timeline_out: Optional[Path] = typer.Option(
         None, "--timeline-out", metavar="FILE",
@@ -168,6 +171,12 @@ def classify_command(
     patches: Optional[int] = typer.Option(None, "--patches", min=1, metavar="N",
                                           help="Windows per track without --timeline."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+    engine: str = typer.Option("local", "--engine", metavar="local|ray",
+                               help="local (worker processes) or ray (Ray Data on a Ray cluster; needs "
+                                    "genrelab[scale]; see docs/scaling.md)."),
+    address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS",
+                                          help="--engine ray: 'auto' (the running cluster) or ray://HOST:PORT; "
+                                               "default: a local Ray instance."),
 ) -> None:
     """Classify songs: top-k genres per file, optionally a timeline over the whole song."""
     from rich.console import Console
@@ -175,12 +184,22 @@ def classify_command(
     from genrelab.cli import results_io as rio
 
     fmt_s = fmt.value
-    if output is not None and fmt_s == "table" and output.suffix.lower() in (".csv", ".json", ".jsonl"):
+    if output is not None and fmt_s == "table" and output.suffix.lower() in (".csv", ".json", ".jsonl", ".parquet"):
         fmt_s = output.suffix.lower()[1:]
+    if fmt_s == "parquet" and output is None:
+        raise typer.BadParameter("--format parquet needs --output FILE.parquet")
+    if fmt_s == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise typer.BadParameter("Parquet output needs pyarrow (pip install 'genrelab[scale]')") from None
+    if engine not in ("local", "ray"):
+        raise typer.BadParameter("--engine must be local or ray")
     timeline = timeline or timeline_out is not None
     err = Console(stderr=True, soft_wrap=True)  # messages carry file paths: never wrap them mid-path
     out = Console(file=sys.stdout, soft_wrap=True)
     from genrelab.inference import ClassificationResult, classify_parallel
+    from genrelab.types import GenrelabError
 
     clf = load_classifier(model, err, backend=backend.value, n_patches=patches)
     files, missing = collect_paths(paths)
@@ -190,7 +209,7 @@ def classify_command(
     run = rio.run_id(rio.model_id(clf), top_k=top_k, timeline=timeline, patches=clf.n_patches)
     ids = {f: rio.file_identity(f)[1] for f in files}
 
-    resumable = output is not None and fmt_s in ("csv", "json", "jsonl")
+    resumable = output is not None and fmt_s in ("csv", "json", "jsonl", "parquet")
     prev = rio.read_previous(output, fmt_s, run, labels, top_k) if resumable else rio.Previous()
     if prev.malformed:
         err.print(f"[yellow]ignored[/yellow] {len(prev.malformed)} malformed row(s) in {shown(output)}: "
@@ -213,7 +232,7 @@ def classify_command(
     if done and not quiet:
         err.print(f"resuming: {len(done)} file(s) already in {shown(output)}, {len(todo)} to go")
 
-    sink = rio.Sink(output, fmt_s, kept, labels, top_k) if resumable else None
+    sink = rio.Sink(output, fmt_s, kept, labels, top_k) if resumable and fmt_s != "parquet" else None
     tl_sink = rio.TimelineSink(timeline_out, labels, {r["path"] for r in kept}) if timeline_out else None
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -224,8 +243,14 @@ def classify_command(
     try:
         with progress:
             task = progress.add_task("classify", total=len(todo), current="")
-            it = classify_parallel(todo, model_ref(model), workers=workers, top_k=top_k, timeline=timeline,
-                                   backend=backend.value, n_patches=patches, classifier=clf)
+            if engine == "ray":
+                from genrelab.scale.ray_classify import classify_ray
+
+                it = classify_ray(todo, model_ref(model), top_k=top_k, timeline=timeline, backend=backend.value,
+                                  n_patches=patches, classifier=clf, address=address)
+            else:
+                it = classify_parallel(todo, model_ref(model), workers=workers, top_k=top_k, timeline=timeline,
+                                       backend=backend.value, n_patches=patches, classifier=clf)
             for res in it:
                 results.append(res)
                 if res.error:
@@ -236,6 +261,9 @@ def classify_command(
                 if tl_sink is not None and not res.error:
                     tl_sink.add(res)
                 progress.update(task, advance=1, current=shown(Path(res.path).name[-40:]))
+    except GenrelabError as exc:
+        err.print(f"[red]error:[/red] {shown(exc)}")
+        raise typer.Exit(2)
     except KeyboardInterrupt:
         err.print(f"[yellow]interrupted[/yellow] after {len(results)} file(s)"
                   + (f"; run again with --output {shown(output)} to resume" if resumable else ""))
@@ -249,7 +277,10 @@ def classify_command(
     results.sort(key=lambda r: order.get(r.path, len(order)))
     previous = [rio.result_of(row, labels) for row in kept]
     every = previous + results
-    if output is not None and fmt_s == "table":
+    if output is not None and fmt_s == "parquet":
+        rio.write_parquet(output, kept + [rio.csv_row(r, labels, top_k, {"run_id": run, "file_id": ids.get(r.path, "")})
+                                          for r in results])
+    elif output is not None and fmt_s == "table":
         buf_console = Console(file=io.StringIO(), width=160)
         render_table(every, top_k, timeline, buf_console)
         _write_text_atomic(output, buf_console.file.getvalue())

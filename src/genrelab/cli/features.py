@@ -2,9 +2,11 @@
 
 - ``features extract --dataset KIND --root DIR --feature NAME_OR_JSON --out DIR [--workers N]``:
   compute a whole dataset's features into the feature cache (parallel, progress bar, resumable,
-  atomic writes; failures reported and skipped).
-- ``features export-csv ROOT --out features_30_sec.csv [--segments 3]``: the 57 GTZAN features of
-  every audio file under ROOT in exactly the Kaggle layout (``filename,length,<57>,label``).
+  atomic writes, validated entries: zero-byte, truncated or corrupt entries are recomputed; failures
+  reported and skipped).
+- ``features export-csv ROOT --out features_30_sec.csv [--segments 3] [--max-seconds 60]``: the 57 GTZAN
+  features of every audio file under ROOT in exactly the Kaggle layout (``filename,length,<57>,label``),
+  of at most the first 60 s of each file (bounded memory); failing files are reported, the rest written.
 - ``features list``: the named feature presets.
 """
 
@@ -57,9 +59,16 @@ def extract(
     augment: bool = typer.Option(False, "--augment",
                                  help="Also cache Liu et al.'s variants (pitch +-1, tempo 0.93/1.07) of training "
                                       "tracks (tracks whose split is train or unset)."),
+    verify: bool = typer.Option(False, "--verify",
+                                help="Check the checksum of every existing entry (reads them all); by default "
+                                     "only their header and size are checked. Broken entries are recomputed."),
     report_path: Optional[Path] = typer.Option(None, "--report", help="Write the run report as JSON here."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when any track failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (Ray tasks on a Ray "
+                                                          "cluster; needs genrelab[scale]; see docs/scaling.md)."),
+    address: Optional[str] = typer.Option(None, "--address", help="--engine ray: 'auto' (the running cluster) or "
+                                                                   "ray://HOST:PORT; default: a local Ray instance."),
 ) -> None:
     """Compute the features of every track of a dataset once (resumable; finished tracks are skipped)."""
     from genrelab.features.cache import FeatureCache
@@ -84,7 +93,18 @@ def extract(
     console.print(f"{len(tracks)} tracks from {root} ({dataset}); feature {spec.feature.kind} "
                   f"(spec {spec.hash()})" + (f"; {skipped} left out by the loader" if skipped else ""))
     cache = FeatureCache(out)
-    report = cache.compute_all(tracks, spec, workers=_workers(workers), progress=not quiet)
+    if engine == "ray":
+        from genrelab.scale.ray_features import extract_ray
+
+        try:
+            report = extract_ray(cache, tracks, spec, address=address, progress=not quiet, verify=verify)
+        except GenrelabError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from None
+    elif engine == "local":
+        report = cache.compute_all(tracks, spec, workers=_workers(workers), progress=not quiet, verify=verify)
+    else:
+        raise typer.BadParameter("--engine must be local or ray")
     console.print(report.summary())
     if report.errors:
         from rich.table import Table
@@ -111,10 +131,17 @@ def export_csv(
     segments: Optional[float] = typer.Option(
         None, "--segments", help="Segment length in seconds (3: the features_3_sec.csv layout, 10 x 66,149 "
                                  "samples per clip). Default: one row per whole file."),
+    max_seconds: float = typer.Option(
+        60.0, "--max-seconds", help="Describe only the first SECONDS of each file (default 60: twice a GTZAN "
+                                    "clip; bounds memory: an hour-long file costs what a minute does). 0: whole "
+                                    "files (memory grows with their length)."),
     workers: int = typer.Option(0, "--workers", "-j", help="Worker processes (0: one per CPU core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Write the 57 Kaggle GTZAN features of every file under ROOT as a Kaggle-layout CSV."""
+    """Write the 57 Kaggle GTZAN features of every file under ROOT as a Kaggle-layout CSV.
+
+    Files that fail (undecodable, truncated, too large) are listed and skipped; the other rows are written.
+    """
     from genrelab import audio
     from genrelab.features.gtzan57 import export_csv as _export
 
@@ -130,7 +157,8 @@ def export_csv(
     if not items:
         console.print(f"[red]error:[/red] no audio files under {root}")
         raise typer.Exit(2)
-    rep = _export(items, out, segments=segments, workers=_workers(workers), progress=not quiet)
+    rep = _export(items, out, segments=segments, workers=_workers(workers), progress=not quiet,
+                  max_seconds=max_seconds if max_seconds > 0 else None)
     console.print(f"{rep['rows']} rows from {rep['files']} files -> {rep['path']}"
                   + (f"; [yellow]{rep['failed']} failed[/yellow]" if rep["failed"] else ""))
     for _path, err in rep["errors"][:50]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-FORMATS = ("table", "csv", "json", "jsonl")
+FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 HEAD = ["path", "genre", "confidence"]
 TAIL = ["duration", "n_segments", "model", "error", "error_kind"]
 KEYS = ["run_id", "file_id"]
@@ -130,14 +130,13 @@ def read_previous(path: Path, fmt: str, run: str, labels: Sequence[str], top_k: 
     prev = Previous()
     if not path.exists() or path.stat().st_size == 0:
         return prev
-    with path.open("rb") as fh:
-        raw = fh.read()
-    text = raw.decode("utf-8", "replace")
-    complete = text.endswith("\n")
-    if fmt == "csv":
-        items = _csv_items(text, complete, prev)
+    if fmt == "parquet":
+        items = _parquet_items(path, prev)
     else:
-        items = _json_items(text, fmt, complete, prev)
+        with path.open("rb") as fh:
+            text = fh.read().decode("utf-8", "replace")
+        complete = text.endswith("\n")
+        items = _csv_items(text, complete, prev) if fmt == "csv" else _json_items(text, fmt, complete, prev)
     for line, row in items:
         if not isinstance(row, dict) or not isinstance(row.get("path"), str) or not row["path"]:
             prev.malformed.append(f"line {line}: no path")
@@ -178,6 +177,32 @@ def _csv_items(text: str, complete: bool, prev: Previous) -> list[tuple[int, dic
         else:
             good.append((line, row))
     return good
+
+
+def _parquet_items(path: Path, prev: Previous) -> list[tuple[int, dict]]:
+    import pandas as pd
+
+    try:
+        table = pd.read_parquet(path).fillna("").astype(str)
+    except Exception as exc:  # a cut or foreign file: pyarrow raises many types
+        prev.malformed.append(f"the whole file: {type(exc).__name__}: {exc}")
+        return []
+    if "path" not in table.columns or "run_id" not in table.columns:
+        prev.foreign += len(table)
+        return []
+    return [(i + 1, row) for i, row in enumerate(table.to_dict("records"))]
+
+
+def write_parquet(path: Path, rows: list[dict[str, Any]]) -> None:
+    """The CSV columns as a Parquet table (strings, like the CSV), written to a temporary file then renamed."""
+    import pandas as pd
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        pd.DataFrame(rows).astype(str).to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _json_items(text: str, fmt: str, complete: bool, prev: Previous) -> list[tuple[int, Any]]:

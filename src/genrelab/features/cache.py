@@ -5,21 +5,36 @@ Layout::
     ROOT/<spec hash>/spec.json          the InputSpec (feature config + framing) that produced the entries
     ROOT/<spec hash>/<track key>.npy    model-ready examples of one track, ``spec.examples(audio)``
 
+    ROOT/<spec hash>/index.jsonl        one line per written entry: key, size in bytes, CRC-32 of the file
+
 The directory is keyed by :meth:`InputSpec.hash`, so changing any parameter of the feature or of
 the framing never reuses stale data. Each entry is written to a temporary file in the same
-directory and renamed into place (``os.replace``), so a killed run leaves only complete entries;
-:meth:`FeatureCache.compute_all` skips the tracks already present (resumable), computes the rest in
-worker processes with a progress bar, and reports files that fail instead of stopping.
+directory and renamed into place (``os.replace``), so a killed process leaves only complete entries;
+its index line is appended afterwards (one ``write`` on an ``O_APPEND`` file, so concurrent workers
+never interleave lines). Entries are not fsync'ed one by one (that cost more than computing a mel
+spectrogram): what an OS crash or a full disk can leave behind (a zero-byte, truncated or garbled
+file) is caught by validation instead:
+
+- cheap check (every resume, :meth:`FeatureCache.valid`): the ``.npy`` header parses, holds float32,
+  and the file size equals header + ``prod(shape) * 4`` and the size recorded in the index;
+- full check (every read, :meth:`FeatureCache.get`, and ``compute_all(verify=True)``): the CRC-32
+  of the file equals the index's.
+
+An entry that fails either check counts as missing: it is recomputed and rewritten.
+:meth:`FeatureCache.compute_all` skips the valid entries (resumable), computes the rest in worker
+processes with a progress bar, and reports files that fail instead of stopping.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import time
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+import zlib
+from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -31,6 +46,7 @@ from genrelab.types import Track
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TMP_MARK = ".tmp-"
+_INDEX = "index.jsonl"
 
 
 def _as_spec(spec: InputSpec | FeatureConfig) -> InputSpec:
@@ -52,18 +68,56 @@ def track_key(track_id: str) -> str:
     return safe
 
 
-def atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    """Write ``arr`` to ``path`` atomically (temporary file in the same folder + rename)."""
-    tmp = path.with_name(f"{path.stem}{_TMP_MARK}{os.getpid()}-{time.monotonic_ns()}.npy")
+def npy_bytes(arr: np.ndarray) -> bytes:
+    """The ``.npy`` file of ``arr`` as bytes (no pickles)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(arr), allow_pickle=False)
+    return buf.getvalue()
+
+
+def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder + rename)."""
+    tmp = path.with_name(f"{path.stem}{_TMP_MARK}{os.getpid()}-{time.monotonic_ns()}{path.suffix}")
     try:
         with open(tmp, "wb") as f:
-            np.save(f, np.ascontiguousarray(arr), allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
+            f.write(data)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_save_npy(path: Path, arr: np.ndarray, fsync: bool = True) -> None:
+    """Write ``arr`` to ``path`` atomically (temporary file in the same folder + rename)."""
+    atomic_write_bytes(path, npy_bytes(arr), fsync=fsync)
+
+
+def npy_problem(head: bytes, size: int, dtype: np.dtype | None = np.dtype(np.float32)) -> str | None:
+    """Why ``.npy`` bytes starting with ``head`` (at least the header) and ``size`` bytes long are not a
+    complete array file (of ``dtype``), or None when they are."""
+    from numpy.lib import format as npf
+
+    if size == 0:
+        return "zero bytes"
+    bio = io.BytesIO(head)
+    try:
+        version = npf.read_magic(bio)
+        read_header = npf.read_array_header_1_0 if version == (1, 0) else npf.read_array_header_2_0
+        shape, _fortran, dt = read_header(bio)
+    except Exception as exc:  # noqa: BLE001 - any parse failure means a broken header
+        return f"unreadable .npy header ({type(exc).__name__})"
+    if dt.hasobject or (dtype is not None and dt != dtype):
+        return f"dtype {dt}, expected {dtype}"
+    expected = bio.tell() + int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+    if size != expected:
+        return f"{size} bytes, the header's shape {tuple(shape)} needs {expected}"
+    return None
+
+
+_HEAD_BYTES = 4096  # .npy headers of genrelab's arrays are 128 bytes; numpy allows up to 64 KiB (v2)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -80,6 +134,7 @@ class CacheReport:
     computed: int = 0
     cached: int = 0
     failed: int = 0
+    repaired: int = 0  # entries found broken (zero bytes, truncated, corrupt) and recomputed
     errors: list[tuple[str, str]] = field(default_factory=list)  # (track_id, message)
     seconds: float = 0.0
     directory: str = ""
@@ -89,11 +144,13 @@ class CacheReport:
         return self.failed == 0
 
     def summary(self) -> str:
-        return (f"{self.total} tracks: {self.computed} computed, {self.cached} already cached, "
+        broken = f" ({self.repaired} broken entries recomputed)" if self.repaired else ""
+        return (f"{self.total} tracks: {self.computed} computed{broken}, {self.cached} already cached, "
                 f"{self.failed} failed ({self.seconds:.1f} s) -> {self.directory}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "computed": self.computed, "cached": self.cached, "failed": self.failed,
+                "repaired": self.repaired,
                 "errors": [{"track_id": t, "error": e} for t, e in self.errors], "seconds": self.seconds,
                 "directory": self.directory}
 
@@ -103,6 +160,7 @@ class FeatureCache:
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self._index: dict[Path, dict[str, dict[str, Any]]] = {}  # directory -> key -> latest index record
 
     # -- layout
     def directory(self, spec: InputSpec | FeatureConfig) -> Path:
@@ -118,7 +176,59 @@ class FeatureCache:
         return self.directory(spec) / f"{track_key(track_id)}.npy"
 
     def has(self, track_id: str, spec: InputSpec | FeatureConfig) -> bool:
-        return self.path(track_id, spec).exists()
+        """True when a valid entry exists (cheap check: header, size, index size)."""
+        return self.valid(self.path(track_id, spec)) is None
+
+    # -- index + validation
+    def index(self, directory: Path, reload: bool = False) -> dict[str, dict[str, Any]]:
+        """``key -> latest record`` of ``directory/index.jsonl`` (unparsable lines, e.g. a cut-short last
+        line, are ignored)."""
+        if reload or directory not in self._index:
+            recs: dict[str, dict[str, Any]] = {}
+            try:
+                text = (directory / _INDEX).read_text(errors="replace")
+            except OSError:
+                text = ""
+            for line in text.splitlines():
+                try:
+                    r = json.loads(line)
+                    recs[str(r["key"])] = r
+                except (ValueError, KeyError, TypeError):
+                    continue
+            self._index[directory] = recs
+        return self._index[directory]
+
+    def _record(self, path: Path, reload: bool = False) -> dict[str, Any] | None:
+        return self.index(path.parent, reload=reload).get(path.stem)
+
+    def valid(self, path: Path, verify: bool = False) -> str | None:
+        """Why the entry at ``path`` cannot be used (missing, zero bytes, truncated, wrong dtype, size or
+        checksum unlike its index record), or None when it is sound. ``verify`` also checks the CRC-32
+        (reads the whole file)."""
+        try:
+            size = path.stat().st_size
+            with open(path, "rb") as f:
+                data = f.read() if verify else f.read(_HEAD_BYTES)
+        except FileNotFoundError:
+            return "missing"
+        except OSError as exc:
+            return f"unreadable: {exc.strerror or exc}"
+        return self._check(path, data, size, full=verify)
+
+    def _check(self, path: Path, data: bytes, size: int, full: bool) -> str | None:
+        problem = npy_problem(data[:_HEAD_BYTES], size)
+        if problem is not None:
+            return problem
+        for reload in (False, True):  # another process may have written the entry after our index was read
+            rec = self._record(path, reload=reload)
+            if rec is None:
+                if reload:
+                    return None  # written before the index existed (or killed before its line): header checks only
+                continue
+            ok = int(rec.get("bytes", -1)) == size and (not full or int(rec.get("crc32", -1)) == zlib.crc32(data))
+            if ok:
+                return None
+        return "size or checksum differs from the index (corrupt entry)"
 
     def entries(self, spec: InputSpec | FeatureConfig) -> list[Path]:
         """Complete entries of ``spec`` (temporary files of interrupted writes are not entries)."""
@@ -126,17 +236,27 @@ class FeatureCache:
 
     # -- read / write
     def get(self, track_id: str, spec: InputSpec | FeatureConfig) -> np.ndarray | None:
+        """The cached examples, or None when the entry is missing or fails validation (full check)."""
         p = self.path(track_id, spec)
-        if not p.exists():
-            return None
         try:
-            return np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError):  # unreadable entry: treat as missing, it will be rewritten
+            data = p.read_bytes()
+        except OSError:
+            return None
+        if self._check(p, data, len(data), full=True) is not None:
+            return None  # a broken entry counts as missing: it will be recomputed and rewritten
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError):  # pragma: no cover - the checks above make this unlikely
             return None
 
     def put(self, track_id: str, spec: InputSpec | FeatureConfig, arr: np.ndarray) -> Path:
+        """Store ``arr`` (float32) atomically and append its index record."""
         p = self.path(track_id, spec)
-        atomic_save_npy(p, np.asarray(arr, dtype=np.float32))
+        data = npy_bytes(np.asarray(arr, dtype=np.float32))
+        atomic_write_bytes(p, data, fsync=False)
+        rec = {"key": p.stem, "bytes": len(data), "crc32": zlib.crc32(data), "shape": list(np.shape(arr))}
+        _append_line(p.parent / _INDEX, json.dumps(rec, separators=(",", ":")))
+        self._index.setdefault(p.parent, {})[p.stem] = rec
         return p
 
     def get_or_compute(self, track: Track | str | Path, spec: InputSpec | FeatureConfig) -> np.ndarray:
@@ -162,9 +282,10 @@ class FeatureCache:
 
     # -- bulk
     def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
-                    workers: int = 1, progress: bool = True) -> CacheReport:
-        """Compute every missing entry (``workers`` processes); finished tracks are skipped.
+                    workers: int = 1, progress: bool = True, verify: bool = False) -> CacheReport:
+        """Compute every missing or broken entry (``workers`` processes); valid entries are skipped.
 
+        ``verify``: check existing entries' checksums too (reads every entry), not only their size.
         A track that fails (undecodable audio, too short, ...) is reported in the returned
         :class:`CacheReport` and skipped; the run always finishes.
         """
@@ -175,11 +296,15 @@ class FeatureCache:
         self.clean_temporary(spec)
         report = CacheReport(total=len(tracks), directory=str(d))
         todo = []
+        self.index(d, reload=True)
         for t in tracks:
-            if (d / f"{track_key(t.track_id)}.npy").exists():
+            problem = self.valid(d / f"{track_key(t.track_id)}.npy", verify=verify)
+            if problem is None:
                 report.cached += 1
             else:
                 todo.append(t)
+                if problem != "missing":
+                    report.repaired += 1
         spec_dict = spec.to_dict()
         with _progress_bar(progress) as bar:
             task = bar.add_task(f"{spec.feature.kind} features", total=len(tracks), completed=report.cached) \
@@ -200,7 +325,7 @@ class FeatureCache:
                                   _aug_extra(t)))
             else:
                 _preload(spec)
-                with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=mp_context()) as ex:
+                with worker_pool(workers) as ex:
                     pending = set()
                     it = iter(todo)
                     # keep a bounded number of tasks in flight (cheap memory, prompt interruption)
@@ -213,6 +338,7 @@ class FeatureCache:
                                 done(*f.result())
                     for f in pending:
                         done(*f.result())
+        self.index(d, reload=True)  # the workers' records, for the reads that follow
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -272,6 +398,14 @@ def _init_worker() -> None:
     _kernels.set_num_threads(1)
 
 
+def worker_pool(workers: int):
+    """A process pool of ``workers`` feature workers that die with this process (``genrelab.procpool``:
+    a ``kill -9`` of ``features extract`` leaves no worker running), forked from the warmed-up parent."""
+    from genrelab.procpool import process_pool
+
+    return process_pool(workers, initializer=_init_worker, mp_context=mp_context())
+
+
 def mp_context():
     """Process start method for worker pools: the platform default ("fork" on Linux: no ``__main__``
     guard needed, workers start at once). The feature kernels use no OpenMP threading layer, so
@@ -279,6 +413,15 @@ def mp_context():
     import multiprocessing as mp
 
     return mp.get_context()
+
+
+def _append_line(path: Path, line: str) -> None:
+    """Append one line with a single ``write`` on an ``O_APPEND`` descriptor (atomic among processes)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line + "\n").encode())
+    finally:
+        os.close(fd)
 
 
 def _pid_alive(pid: int) -> bool:
@@ -311,4 +454,5 @@ def _progress_bar(enabled: bool):
                     TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
 
 
-__all__ = ["FeatureCache", "CacheReport", "compute_track", "track_key", "atomic_save_npy", "mp_context"]
+__all__ = ["FeatureCache", "CacheReport", "compute_track", "track_key", "atomic_save_npy", "atomic_write_bytes",
+           "npy_bytes", "npy_problem", "mp_context", "worker_pool"]

@@ -9,7 +9,8 @@
   resume checkpoint) so the published checkpoint is the best epoch, not the last.
 - :class:`ResumeCheckpoint` writes ``last.ckpt`` (Lightning's own trainer state: weights,
   optimiser, schedule, loops, callbacks) at the end of every epoch, atomically.
-- :class:`AtomicCheckpointIO` makes every Lightning checkpoint write atomic (temp file + rename).
+- :class:`AtomicCheckpointIO` makes every Lightning checkpoint write atomic (temp file + rename) and
+  reads resume state with the safe loader only (`torch.load(weights_only=True)`: nothing is unpickled).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import io
 import math
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -184,5 +186,28 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write_bytes(Path(path), buf.getvalue())
 
     def load_checkpoint(self, path: Any, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
-        # Our own resume state (written by this trainer): it holds optimiser/loop state besides tensors.
-        return torch.load(path, map_location=map_location or "cpu", weights_only=False)
+        """Read resume state with PyTorch's safe loader only (``weights_only=True``, no extra globals).
+
+        Lightning's resume state (weights, optimiser and scheduler state, loops, callback states) is
+        tensors, numbers, strings and plain containers, all of which the safe loader accepts; a file
+        that needs anything else (e.g. a pickle whose ``__reduce__`` would run code) is refused, never
+        unpickled, whatever ``weights_only`` Lightning asks for.
+        """
+        import pickle
+
+        from genrelab.types import CheckpointError
+
+        try:
+            return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            try:  # names the offending globals by reading the pickle's opcodes (nothing is executed)
+                names = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+            except Exception:
+                names = re.findall(r"Unsupported global: GLOBAL (\S+)", str(exc))
+            raise CheckpointError(
+                f"{path}: refused to resume from it: it holds objects other than tensors and plain values "
+                f"({', '.join(names) or 'unknown globals'}): not genrelab's resume state, or tampered with. "
+                "Delete it to train from scratch.") from None
+        except (RuntimeError, EOFError, ValueError, OSError) as exc:
+            raise CheckpointError(f"{path}: unreadable resume state ({type(exc).__name__}: {exc}); "
+                                  "delete it to train from scratch") from None

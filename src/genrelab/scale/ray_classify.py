@@ -1,0 +1,217 @@
+"""``genrelab classify --engine ray``: classify a library on a Ray cluster with Ray Data.
+
+The job is a Ray Data pipeline::
+
+    file list (driver) -> decode + features (CPU tasks) -> model (actor pool, batched; GPU actors when the
+    cluster has GPUs and the model is a PyTorch one) -> results streamed back to the driver, which writes them
+
+The CPU stage runs the very same :meth:`Classifier.classify` as the local engine, with the model's backend
+swapped for a recorder: it captures the model-ready (normalised) examples of each file instead of
+predicting. The actor stage feeds those examples, many files at a time, to the real backend and aggregates
+each file's window probabilities exactly as the classifier does. So both engines give the same answers,
+and a file that fails (unreadable, too short, a crashed worker) is one result row with its reason.
+
+Audio paths must be readable by every node (a shared file system or the same mount everywhere).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from genrelab.types import GenrelabError
+
+#: files per model call in the actor stage
+DEFAULT_BATCH = 16
+
+_CACHE: dict[tuple, Any] = {}  # one Classifier per worker process and configuration
+
+
+# --------------------------------------------------------------------------- the two halves of a classifier
+class _Recorder:
+    """A model backend that keeps the examples it is given and answers uniform probabilities."""
+
+    name = "recorder"
+
+    def __init__(self, n_labels: int):
+        self.n = n_labels
+        self.seen: list[np.ndarray] = []
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        self.seen.append(np.array(x, copy=True))
+        return np.full((len(x), self.n), 1.0 / self.n)
+
+    def take(self) -> np.ndarray | None:
+        out = np.concatenate(self.seen) if self.seen else None
+        self.seen = []
+        return out
+
+
+def _classifier(model: str, backend: str, n_patches: int | None, plugins: Sequence[str]):
+    from genrelab.inference import Classifier
+
+    key = (model, backend, n_patches, tuple(plugins))
+    if key not in _CACHE:
+        for m in plugins:
+            importlib.import_module(m)
+        _CACHE[key] = Classifier.from_checkpoint(model, backend=backend, n_patches=n_patches, threads=1)
+    return _CACHE[key]
+
+
+def _error_dict(path: str, error: str, kind: str, model: str) -> dict[str, Any]:
+    return {"path": path, "top": [], "probabilities": {}, "duration": None, "n_segments": 0, "model": model,
+            "error": error, "error_kind": kind}
+
+
+def prepare_batch(batch: dict[str, np.ndarray], *, model: str, backend: str, n_patches: int | None,
+                  plugins: Sequence[str]) -> dict[str, list]:
+    """CPU stage: decode each file and compute its model-ready examples (or its error)."""
+    from genrelab.inference import Classifier  # noqa: F401  (import errors surface here, in the task)
+
+    clf = _classifier(model, backend, n_patches, plugins)
+    real, rec = clf.backend, _Recorder(len(clf.labels))
+    out: dict[str, list] = {"path": [], "x": [], "shape": [], "dtype": [], "duration": [], "error": []}
+    clf.backend = rec
+    try:
+        for path in batch["path"]:
+            path = str(path)
+            res = clf.classify(path, top_k=1)
+            x = rec.take()
+            err = None
+            if res.error or x is None:
+                err = json.dumps(_error_dict(path, res.error or f"{path}: no examples", res.error_kind or "error",
+                                             clf.name))
+            out["path"].append(path)
+            out["x"].append(b"" if err else np.ascontiguousarray(x).tobytes())
+            out["shape"].append(json.dumps([] if err else list(x.shape)))
+            out["dtype"].append("" if err else str(x.dtype))
+            out["duration"].append(float(res.duration) if res.duration is not None else float("nan"))
+            out["error"].append(err or "")
+    finally:
+        clf.backend = real
+    return out
+
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+class Predictor:
+    """Actor stage: the model, loaded once per actor, over the examples of many files at a time."""
+
+    def __init__(self, model: str, backend: str, n_patches: int | None, plugins: Sequence[str], top_k: int,
+                 device: str = "cpu"):
+        self.clf = _classifier(model, "torch" if device != "cpu" else backend, n_patches, plugins)
+        self.top_k = top_k
+        self.device = device
+        if device != "cpu":
+            self.torch_model = self.clf.backend.model.to(device).eval()
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        if self.device == "cpu":
+            return self.clf.backend.predict_proba(x)
+        import torch
+
+        with torch.inference_mode():
+            logits = self.torch_model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device))
+        return softmax(logits.float().cpu().numpy())
+
+    def result(self, path: str, proba: np.ndarray, duration: float) -> dict[str, Any]:
+        """The same answer :meth:`Classifier.classify` gives for these window probabilities."""
+        from genrelab.inference import aggregate_probabilities
+
+        p = np.asarray(aggregate_probabilities(proba, self.clf.aggregate_method), dtype=np.float64)
+        labels = self.clf.labels
+        order = np.argsort(-p, kind="stable")[:max(1, self.top_k)]
+        return {"path": path, "top": [{"genre": labels[i], "probability": float(p[i])} for i in order],
+                "probabilities": {lab: float(v) for lab, v in zip(labels, p)},
+                "duration": None if np.isnan(duration) else float(duration), "n_segments": int(len(proba)),
+                "model": self.clf.name, "error": None, "error_kind": None}
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        paths = [str(p) for p in batch["path"]]
+        out = {"path": paths, "result": [""] * len(paths)}
+        xs, owners = [], []
+        for i, p in enumerate(paths):
+            if batch["error"][i]:
+                out["result"][i] = str(batch["error"][i])
+                continue
+            shape = json.loads(str(batch["shape"][i]))
+            xs.append(np.frombuffer(batch["x"][i], dtype=np.dtype(str(batch["dtype"][i]))).reshape(shape))
+            owners.append(i)
+        if xs:
+            try:
+                proba = self.predict(np.concatenate(xs))
+                bounds = np.cumsum([0] + [len(x) for x in xs])
+                for j, i in enumerate(owners):
+                    res = self.result(paths[i], proba[bounds[j]:bounds[j + 1]], float(batch["duration"][i]))
+                    out["result"][i] = json.dumps(res)
+            except Exception as exc:  # noqa: BLE001 - the batch's files are reported, the job goes on
+                for i in owners:
+                    out["result"][i] = json.dumps(_error_dict(paths[i], f"{paths[i]}: model failed: "
+                                                              f"{type(exc).__name__}: {exc}", "error", self.clf.name))
+        return out
+
+
+# --------------------------------------------------------------------------- the job
+def _model_kind(model: str) -> str:
+    from genrelab import checkpoint
+    from genrelab.inference import resolve_model
+
+    return checkpoint.read_meta(resolve_model(model)).get("model", {}).get("kind", "torch")
+
+
+def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3, timeline: bool = False,
+                 backend: str = "auto", n_patches: int | None = None, classifier: Any = None,
+                 address: str | None = None, batch_size: int = DEFAULT_BATCH, actors: int | None = None,
+                 num_cpus: int | None = None) -> Iterator[Any]:
+    """Classify ``paths`` on Ray, yielding :class:`~genrelab.inference.ClassificationResult` as they finish.
+
+    ``address``: None starts a local Ray instance (``num_cpus`` cores), ``"auto"`` joins the running cluster,
+    ``"ray://HOST:PORT"`` connects through Ray Client. ``actors``: size of the model actor pool (default: one per
+    GPU when the cluster has GPUs and the model is a PyTorch model, else one). Every path yields one result.
+    """
+    from genrelab.inference import ClassificationResult, result_from_dict
+    from genrelab.scale import cluster_gpus, connect
+
+    if timeline:
+        raise GenrelabError("--timeline is not available with --engine ray (use the local engine)")
+    paths = [str(p) for p in paths]
+    if not paths:
+        return
+    model = str(model)
+    plugins = list(getattr(classifier, "plugin_modules", ()) or ())
+    ray = connect(address, num_cpus=num_cpus)
+    gpus = cluster_gpus() if _model_kind(model) == "torch" else 0
+    device = "cuda" if gpus else "cpu"
+    n_actors = actors or max(1, gpus)
+    common = dict(model=model, backend=backend, n_patches=n_patches, plugins=plugins)
+    from genrelab.scale import cluster_cpus
+
+    # enough blocks to keep every core busy, and small ones (a lost block is little work to redo)
+    blocks = min(len(paths), max(4 * cluster_cpus(), -(-len(paths) // 64)))
+    ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
+    ds = ds.map_batches(prepare_batch, batch_size=1, fn_kwargs=common, num_cpus=1)
+    # The actors hold no CPU reservation (their work is small next to decoding and features, and a reservation
+    # would leave a 2-core machine one decoding task); differing resources also keep Ray from fusing the stages.
+    ds = ds.map_batches(Predictor, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors),
+                        num_gpus=1 if gpus else 0, num_cpus=0,
+                        fn_constructor_kwargs=dict(**{k: v for k, v in common.items()}, top_k=top_k, device=device))
+    seen: set[str] = set()
+    for row in ds.select_columns(["path", "result"]).iter_rows():
+        d = json.loads(row["result"])
+        seen.add(d["path"])
+        yield result_from_dict(d)
+    for p in paths:  # rows lost with a crashed worker
+        if p not in seen:
+            yield ClassificationResult(path=p, error=f"{p}: lost by the Ray job (a worker crashed)",
+                                       error_kind="error", model=model)
+
+
+__all__ = ["classify_ray", "prepare_batch", "Predictor", "DEFAULT_BATCH"]
