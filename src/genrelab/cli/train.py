@@ -102,9 +102,11 @@ def train_cmd(
     precision: str = typer.Option("auto", "--precision", help="auto (16-mixed on GPU, 32 on CPU) or a Lightning precision."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto, cpu, gpu."),
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or a list like 0,1."),
-    strategy: str = typer.Option("auto", "--strategy", help="auto, ddp, ..."),
+    strategy: str = typer.Option("auto", "--strategy", help="auto, ddp, ... (ddp: one process per device; see docs/scaling.md)."),
+    num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines in a DDP run (launch with torchrun or SLURM srun; see docs/scaling.md)."),
     num_workers: int = typer.Option(0, "--num-workers", help="DataLoader worker processes."),
     level: str = typer.Option("track", "--level", help="Headline scoring level in metrics.json: track or segment."),
+    test_curve: bool = typer.Option(False, "--test-curve", help="Also score the test part after every epoch (history test_loss/test_acc; for plots, never used to select or stop)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<model>]."),
     config: Optional[Path] = typer.Option(None, "--config", help="A JSON/YAML train config (other options are ignored)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
@@ -153,7 +155,8 @@ def train_cmd(
                           augment={} if augment else None, normalize=normalize),
                 optim=optim, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, monitor=monitor,
                 grad_clip=grad_clip, precision=precision, accelerator=accelerator, devices=dev, strategy=strategy,
-                level=level, out=str(out or Path("runs") / model), progress=not quiet,
+                num_nodes=num_nodes, level=level, test_curve=test_curve, out=str(out or Path("runs") / model),
+                progress=not quiet,
             ))
         if quiet:
             cfg.progress = False
