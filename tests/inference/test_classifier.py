@@ -55,19 +55,19 @@ def test_timeline_follows_a_change_of_style(torch_ckpt, tmp_path):
     clf = Classifier.from_pretrained(torch_ckpt)
     res = clf.classify(_write(tmp_path / "mix.wav", y), timeline=True)
     assert res.ok and res.timeline is not None
-    assert [e.genre for e in res.timeline] == ["lowtone"] * 3 + ["noise"] * 3
-    assert [(e.start_s, e.end_s) for e in res.timeline][:2] == [(0.0, 3.0), (3.0, 6.0)]
+    assert [e.label for e in res.timeline] == ["lowtone"] * 3 + ["noise"] * 3
+    assert [(e.start, e.end) for e in res.timeline][:2] == [(0.0, 3.0), (3.0, 6.0)]
     assert res.n_segments == 6
     assert all(0 < e.prob <= 1 for e in res.timeline)
     # the same from an in-memory signal
     res2 = clf.classify_array(y, fx.SR, timeline=True)
-    assert [e.genre for e in res2.timeline] == [e.genre for e in res.timeline]
+    assert [e.label for e in res2.timeline] == [e.label for e in res.timeline]
 
 
 def test_timeline_for_whole_clip_models(clip_ckpt, tmp_path):
     y = np.concatenate([fx.synth("midtone", 12.0, seed=1), fx.synth("lowtone", 12.0, seed=2)])
     res = Classifier.from_pretrained(clip_ckpt).classify(_write(tmp_path / "m.wav", y), timeline=True)
-    assert [e.genre for e in res.timeline] == ["midtone", "midtone", "lowtone", "lowtone"]
+    assert [e.label for e in res.timeline] == ["midtone", "midtone", "lowtone", "lowtone"]
 
 
 @pytest.mark.slow
@@ -228,7 +228,7 @@ def test_default_model_timeline_on_a_real_medley(default_clf, gtzan_root, tmp_pa
     path = _write(tmp_path / "medley.wav", np.concatenate([a[:16000 * 30], b[:16000 * 30]]))
     res = default_clf.classify(path, timeline=True)
     assert res.ok, res.error
-    genres = [e.genre for e in res.timeline]
+    genres = [e.label for e in res.timeline]
     assert len(genres) == 20  # one entry per 3-s patch
     assert genres[:3] == ["classical"] * 3 and genres[-3:] == ["metal"] * 3
     assert res.genre in ("classical", "metal")
