@@ -203,14 +203,16 @@ def _backend_compare(model: str, clip: Path, repeat: int) -> dict:
     clf = Classifier.from_checkpoint(model)
     out: dict = {}
     if clf.spec.feature.kind == "musicnn":
-        from genrelab.features.musicnn import MusicnnEngine, log_mel, patches
+        from genrelab.musicnn.dsp import log_mel, patches
+        from genrelab.musicnn.runtime import MusicnnEngine
+        from genrelab.runtime import Runtime
 
         y, _ = audio.load(clip, sr=16000)
         x = patches(log_mel(y))
         out["compare_what"] = f"{clf.spec.feature.model} backbone, {len(x)} patches"
         for be in ("torch", "onnx"):
             try:
-                eng = MusicnnEngine(clf.spec.feature.model, backend=be)
+                eng = MusicnnEngine(clf.spec.feature.model, Runtime.from_env(backend=be))
             except Exception as exc:  # pragma: no cover
                 print(f"  ({be} backend unavailable: {exc})")
                 continue

@@ -16,7 +16,7 @@ How a track is read (``window`` = one model example's stretch of audio):
   clip-long windows.
 
 Backends: PyTorch models run through ONNX Runtime when ``onnxruntime`` is installed and an ``.onnx`` file
-exists next to the checkpoint or can be exported once into the user cache (``GENRELAB_ONNX=0`` or
+exists next to the checkpoint or can be exported once into the user cache (``GENRELAB_BACKEND=torch`` or
 ``backend="torch"`` turns this off); scikit-learn heads run as they are. Nothing here imports
 ``genrelab.training``.
 """
@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from genrelab import audio
-from genrelab.types import AudioError, AudioProblem, CheckpointError, GenrelabError
+from genrelab.runtime import Runtime, default_cache_dir
+from genrelab.types import AudioError, AudioProblem, CheckpointError, ConfigError, GenrelabError
 
 DEFAULT_MODEL = "default"
 #: Windows classified per track when no timeline is asked for (measured: see benchmarks/README.md).
@@ -47,7 +48,6 @@ FALLBACK_CLIP_SECONDS = 30.0
 _PIECEWISE_ABOVE = 90.0
 _BATCH = 32
 _ONNX_FILE = "model.onnx"
-_MUSICNN_PATCH_SAMPLES = 187 * 256  # 3-s musicnn patch at 16 kHz (187 frames, hop 256)
 
 
 # --------------------------------------------------------------------------- results
@@ -144,15 +144,8 @@ def resolve_model(path_or_name: str | os.PathLike | None = None) -> Path:
     raise CheckpointError(f"no model {ref!r}: neither a checkpoint folder nor a shipped model name")
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("GENRELAB_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "genrelab"
-    )
-    return Path(root)
-
-
 def onnx_enabled() -> bool:
-    return os.environ.get("GENRELAB_ONNX", "1").strip().lower() not in ("0", "false", "no", "off")
+    return Runtime.from_env().onnx_allowed
 
 
 def _onnxruntime_available() -> bool:
@@ -249,7 +242,7 @@ class _LinearBackend(_Backend):
 
 def _linear_head_path(meta: dict[str, Any]) -> Path | None:
     sha = meta.get("weights", {}).get("sha256")
-    return cache_dir() / "heads" / f"{sha[:24]}.npz" if sha else None
+    return default_cache_dir() / "heads" / f"{sha[:24]}.npz" if sha else None
 
 
 def _linear_head_from_cache(meta: dict[str, Any]) -> _LinearBackend | None:
@@ -346,7 +339,7 @@ def _export_onnx_file(ckpt: Any, out: Path) -> Path:
 
 def _onnx_cache_path(ckpt_dir: Path, meta: dict[str, Any]) -> Path:
     sha = meta.get("weights", {}).get("sha256") or hashlib.sha256(str(ckpt_dir.resolve()).encode()).hexdigest()
-    return cache_dir() / "onnx" / f"{sha[:24]}.onnx"
+    return default_cache_dir() / "onnx" / f"{sha[:24]}.onnx"
 
 
 def _onnx_file_for(ckpt_dir: Path, meta: dict[str, Any]) -> Path | None:
@@ -402,8 +395,8 @@ class Classifier:
         self.aggregate_method = aggregate
         self.plugin_modules = tuple(plugin_modules)
         self._lock = threading.Lock() if backend.name == "torch" else None
-        #: backend of a pretrained feature extractor (musicnn): None = its own default (ONNX Runtime when possible)
-        self.feature_backend: str | None = None
+        #: settings of a pretrained feature extractor (musicnn): None = the environment's
+        self.feature_runtime: Runtime | None = None
 
     # -- construction
     @classmethod
@@ -413,15 +406,11 @@ class Classifier:
 
         ``backend``: ``"auto"`` (ONNX Runtime when possible, else PyTorch/scikit-learn), ``"onnx"``
         (export once if needed; error without onnxruntime) or ``"torch"``. It applies to the model and to a
-        pretrained feature extractor (the musicnn backbone) alike; ``GENRELAB_ONNX=0`` means ``"torch"``.
+        pretrained feature extractor (the musicnn backbone) alike; ``GENRELAB_BACKEND=torch`` means ``"torch"``.
         """
         clf = cls._from_checkpoint(path_or_name, backend=backend, n_patches=n_patches, aggregate=aggregate,
                                    threads=threads)
-        if clf.spec.feature.kind == "musicnn":
-            if backend == "torch" or (backend == "auto" and not onnx_enabled()):
-                clf.feature_backend = "torch"
-            elif backend == "onnx":
-                clf.feature_backend = "onnx"
+        clf.feature_runtime = Runtime.from_env(backend=None if backend == "auto" else backend, threads=threads)
         return clf
 
     @classmethod
@@ -538,11 +527,9 @@ class Classifier:
     def _features(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         feat = self.spec.feature
         frames = list(frames)
-        if feat.kind == "musicnn" and hasattr(feat, "pool"):
-            return _musicnn_embed(feat, frames, self.feature_backend)
-        many = getattr(feat, "compute_many", None)
+        many = getattr(feat, "compute_many", None)  # features with a pretrained network (musicnn)
         if many is not None:
-            return np.asarray(many(frames), dtype=np.float32)
+            return np.asarray(many(frames, runtime=self.feature_runtime), dtype=np.float32)
         return np.stack([np.asarray(feat.compute(f), dtype=np.float32) for f in frames])
 
     def examples(self, windows: Sequence[np.ndarray]) -> np.ndarray:
@@ -592,10 +579,7 @@ class Classifier:
 
     def _piece_samples(self) -> int | None:
         """Length of the pieces a whole-clip feature is computed from (musicnn: one 187-frame patch)."""
-        feat = self.spec.feature
-        p = getattr(feat, "patch_samples", None)
-        if not p and feat.kind == "musicnn":
-            p = _MUSICNN_PATCH_SAMPLES
+        p = getattr(self.spec.feature, "patch_samples", None)
         return int(p) if p else None
 
     # -- public API
@@ -707,72 +691,60 @@ class Classifier:
         res = self._finish_timeline(path, windows(), info.duration, top_k)
         return res
 
-    # -- musicnn embeddings: one network pass per 3-s patch, then a sliding clip-long context
+    # -- patch timelines (musicnn embeddings): each patch embedded once, then a sliding clip-long context
     def _patch_timeline_ok(self) -> bool:
         f = self.spec.feature
-        return f.kind == "musicnn" and hasattr(f, "pool") and not self.segmented and not self.spec.group_segments
+        return hasattr(f, "patch_embeddings") and not self.segmented and not self.spec.group_segments
 
     def _musicnn_timeline(self, path: str, top_k: int) -> ClassificationResult:
         info = audio.info(path)
-        block = _MUSICNN_PATCH_SAMPLES * 8  # ~24 s of audio at a time
         off = int(round(self.spec.offset_seconds * self.sample_rate))
 
         def blocks():
-            buf = np.zeros(0, dtype=np.float32)
             skip = off
             for b in audio.stream(path, self.sample_rate, block_seconds=20.0):
                 if skip:
                     cut = min(skip, b.size)
                     b, skip = b[cut:], skip - cut
-                buf = np.concatenate([buf, b])
-                while buf.size >= block:
-                    yield buf[:block]
-                    buf = buf[block:]
-            if buf.size:
-                yield buf
+                yield b
 
         return self._musicnn_timeline_blocks(path, blocks(), info.duration - self.spec.offset_seconds, top_k)
 
     def _musicnn_timeline_blocks(self, path: str, blocks: Iterable[np.ndarray], duration: float,
                                  top_k: int) -> ClassificationResult:
-        """Timeline of a musicnn-embedding model: each 3-s patch is embedded once; entry ``i`` is classified
-        from the embeddings pooled over a clip-long window of patches centred on patch ``i``."""
-        from genrelab.features import musicnn as mfeat
-
+        """Timeline of a patch-embedding model: each patch is embedded once (the feature's
+        ``patch_embeddings``); entry ``i`` is classified from the embeddings pooled over a clip-long window
+        of patches centred on patch ``i`` (``pool_windows``)."""
         feat = self.spec.feature
-        eng = _musicnn_engine(feat.model, self.feature_backend)
-        per_patch: list[np.ndarray] = []
-        peak = 0.0
-        n_samples = 0
-        for b in blocks:
-            b = np.asarray(b, dtype=np.float32)
-            n_samples += b.size
-            if b.size:
-                peak = max(peak, float(np.max(np.abs(b))))
-            full, rest = divmod(b.size, _MUSICNN_PATCH_SAMPLES)
-            n_p = full + (1 if rest >= _MUSICNN_PATCH_SAMPLES // 2 else 0)  # a tail under half a patch is dropped
-            if n_p == 0:
-                if per_patch or n_samples > b.size:
-                    continue
-            else:  # whole patches only (a lone short file is repeat-padded by ``patches`` like in training)
-                b = audio.crop_or_pad(b, n_p * _MUSICNN_PATCH_SAMPLES)
-            per_patch.append(eng.run(mfeat.patches(mfeat.log_mel(b)), (feat.layer,))[feat.layer])
-        if n_samples < self._min_samples():
+        seen = {"n": 0, "peak": 0.0}
+
+        def measured():
+            for b in blocks:
+                b = np.asarray(b, dtype=np.float32)
+                seen["n"] += b.size
+                if b.size:
+                    seen["peak"] = max(seen["peak"], float(np.max(np.abs(b))))
+                yield b
+
+        try:
+            emb = feat.patch_embeddings(measured(), runtime=self.feature_runtime)
+        except ConfigError:
+            if seen["n"] == 0:
+                emb = None
+            else:
+                raise
+        if seen["n"] < self._min_samples():
             raise AudioError(path, AudioProblem.TOO_SHORT,
-                             f"{n_samples / self.sample_rate:.2f} s, needs at least {self._min_samples() / self.sample_rate:g} s")
-        if peak < audio.SILENCE_PEAK:
+                             f"{seen['n'] / self.sample_rate:.2f} s, needs at least {self._min_samples() / self.sample_rate:g} s")
+        if seen["peak"] < audio.SILENCE_PEAK:
             raise AudioError(path, AudioProblem.SILENT, "all samples are (near) zero")
-        emb = np.concatenate(per_patch) if per_patch else np.zeros((0, feat.width), np.float32)
-        n = len(emb)
+        n = 0 if emb is None else len(emb)
         if n == 0:
             raise AudioError(path, AudioProblem.TOO_SHORT, "no complete musicnn patch")
-        ctx = max(1, int(round(self.window_samples / _MUSICNN_PATCH_SAMPLES)))
-        feats = []
-        for i in range(n):
-            a = max(0, min(i - (ctx - 1) // 2, n - ctx))
-            feats.append(feat.pool(emb[a:a + ctx]))
-        proba = self.predict_examples(np.stack(feats).astype(np.float32))
-        patch_s = _MUSICNN_PATCH_SAMPLES / self.sample_rate
+        piece = feat.patch_samples
+        ctx = max(1, int(round(self.window_samples / piece)))
+        proba = self.predict_examples(feat.pool_windows(emb, ctx).astype(np.float32))
+        patch_s = piece / self.sample_rate
         entries = []
         for i, p in enumerate(proba):
             k = int(np.argmax(p))
@@ -827,35 +799,6 @@ def _digest(y: np.ndarray, w: int, n_patches: int, piece: int | None) -> np.ndar
     n = max(1, round(w / piece))
     starts = audio.segment_starts(y.size, piece, n_segments=n)
     return audio.crop_or_pad(np.concatenate([y[s:s + piece] for s in starts]), w)
-
-
-_ENGINES: dict[tuple[str, str | None], Any] = {}
-_ENGINES_LOCK = threading.Lock()
-#: Patches per backbone call. Peak memory grows ~25-35 MB per patch in a batch (ONNX Runtime keeps its arena),
-#: and 4 is as fast per patch as 32 on 2 cores: so a 1-hour timeline stays well under 1 GB.
-_MUSICNN_BATCH = 4
-
-
-def _musicnn_engine(model: str, backend: str | None) -> Any:
-    """One musicnn backbone per (model, backend) for inference, run a few patches at a time (bounded memory)."""
-    from genrelab.features import musicnn as mfeat
-
-    key = (model, backend)
-    with _ENGINES_LOCK:
-        if key not in _ENGINES:
-            _ENGINES[key] = mfeat.MusicnnEngine(model, backend=backend, batch_size=_MUSICNN_BATCH)
-        return _ENGINES[key]
-
-
-def _musicnn_embed(feat: Any, signals: Sequence[np.ndarray], backend: str | None) -> np.ndarray:
-    """``feat.compute_many(signals)`` (same arithmetic) with the backbone on a chosen backend, few patches at a time."""
-    from genrelab.features import musicnn as mfeat
-
-    per_track = [mfeat.patches(mfeat.log_mel(np.asarray(s, dtype=np.float32))) for s in signals]
-    counts = [len(p) for p in per_track]
-    out = _musicnn_engine(feat.model, backend).run(np.concatenate(per_track), (feat.layer,))[feat.layer]
-    bounds = np.cumsum([0] + counts)
-    return np.stack([feat.pool(out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32)
 
 
 def _unoffset(w: np.ndarray, spec: Any) -> np.ndarray:

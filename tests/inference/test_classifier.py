@@ -144,7 +144,7 @@ def test_onnx_and_torch_agree(torch_ckpt, tmp_path):
 
 
 def test_onnx_can_be_switched_off(torch_ckpt, monkeypatch):
-    monkeypatch.setenv("GENRELAB_ONNX", "0")
+    monkeypatch.setenv("GENRELAB_BACKEND", "torch")
     assert Classifier.from_checkpoint(torch_ckpt).backend_name == "torch"
 
 
@@ -260,5 +260,5 @@ def test_linear_sklearn_head_is_cached_and_exact(sklearn_ckpt, tmp_path, monkeyp
     assert (first.backend_name, second.backend_name) == ("sklearn", "linear")
     x = np.random.default_rng(1).standard_normal((5, 32)).astype(np.float32)
     assert np.allclose(first.predict_examples(x), second.predict_examples(x), atol=1e-9)
-    monkeypatch.setenv("GENRELAB_ONNX", "0")  # plain mode: the real scikit-learn model
+    monkeypatch.setenv("GENRELAB_BACKEND", "torch")  # plain mode: the real scikit-learn model
     assert Classifier.from_checkpoint(sklearn_ckpt).backend_name == "sklearn"

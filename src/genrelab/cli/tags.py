@@ -49,11 +49,13 @@ def tag_files(
     """Tag audio files (or folders of them). Returns ``(results, errors)``; a file that cannot be read
     goes to ``errors`` (``{"file", "error"}``) and the rest are still tagged."""
     from genrelab import audio
-    from genrelab.features import musicnn as fm
+    from genrelab.musicnn.dsp import file_patches
+    from genrelab.musicnn.info import PATCH_SECONDS as seconds
+    from genrelab.musicnn.runtime import engine
+    from genrelab.runtime import Runtime
     from genrelab.types import AudioError
 
-    eng = fm.engine(model, backend=backend)
-    seconds = fm.PATCH_FRAMES * fm.HOP / fm.SAMPLE_RATE
+    eng = engine(model, Runtime.from_env(backend=None if backend == "auto" else backend))
     results: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for root in files:
@@ -62,7 +64,7 @@ def tag_files(
             errors.append({"file": str(root), "error": "no audio files found"})
         for path in paths:
             try:
-                x = fm.file_patches(path)
+                x = file_patches(path)
             except AudioError as exc:
                 errors.append({"file": str(path), "error": str(exc)})
                 continue

@@ -102,9 +102,11 @@ def train_cmd(
     precision: str = typer.Option("auto", "--precision", help="auto (16-mixed on GPU, 32 on CPU) or a Lightning precision."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto, cpu, gpu."),
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or a list like 0,1."),
-    strategy: str = typer.Option("auto", "--strategy", help="auto, ddp, ..."),
+    strategy: str = typer.Option("auto", "--strategy", help="auto, ddp, ... (ddp: one process per device; see docs/scaling.md)."),
+    num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines in a DDP run (launch with torchrun or SLURM srun; see docs/scaling.md)."),
     num_workers: int = typer.Option(0, "--num-workers", help="DataLoader worker processes."),
     level: str = typer.Option("track", "--level", help="Headline scoring level in metrics.json: track or segment."),
+    test_curve: bool = typer.Option(False, "--test-curve", help="Also score the test part after every epoch (history test_loss/test_acc; for plots, never used to select or stop)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<model>]."),
     config: Optional[Path] = typer.Option(None, "--config", help="A JSON/YAML train config (other options are ignored)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
@@ -153,7 +155,8 @@ def train_cmd(
                           augment={} if augment else None, normalize=normalize),
                 optim=optim, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, monitor=monitor,
                 grad_clip=grad_clip, precision=precision, accelerator=accelerator, devices=dev, strategy=strategy,
-                level=level, out=str(out or Path("runs") / model), progress=not quiet,
+                num_nodes=num_nodes, level=level, test_curve=test_curve, out=str(out or Path("runs") / model),
+                progress=not quiet,
             ))
         if quiet:
             cfg.progress = False
@@ -171,28 +174,32 @@ def _print_result(run_dir: Path) -> None:
 
     if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
         return  # DDP worker processes: rank 0 reports
+    from rich.markup import escape
+
+    from genrelab.evaluation.record import load_record
+
     console = Console()
-    p = run_dir / "metrics.json"
-    if not p.exists():
+    if not (run_dir / "metrics.json").exists():
         console.print(f"run directory: {run_dir}")
         return
-    m = json.loads(p.read_text())
-    met = m.get("metrics") or {}
-    ci = (m.get("ci") or {}).get("accuracy") or {}
-    split = m.get("split") or {}
+    rec = load_record(run_dir)
+    met, ci, split = rec.metrics, rec.ci.get("accuracy") or {}, rec.split
     acc = met.get("accuracy")
-    line = f"{m.get('model')}: "
+    line = f"{rec.model}: "
     if acc is not None:
         line += f"{split.get('part', '?')} accuracy {acc:.3f}"
         if ci.get("low") is not None:
             line += f" (95% CI {ci['low']:.3f}-{ci['high']:.3f})"
-        line += f", macro F1 {met.get('f1_macro', float('nan')):.3f} [{m.get('level')} level, n={met.get('n')}]"
+        line += f", macro F1 {met.get('f1_macro', float('nan')):.3f} [{rec.level} level, n={met.get('n')}]"
     else:
         line += "no held-out part to score"
     leak = " LEAKY split" if split.get("leaky") else ""
-    from rich.markup import escape
-
     console.print(escape(line + f"; split {split.get('method')}{leak}"))
+    names = {"valid": "valid (selection)", "test": f"held-out ({split.get('part')})"}
+    parts = [f"{names.get(role, role)} {s['accuracy']:.3f}" for role, s in rec.scores.items()
+             if s.get("accuracy") is not None]
+    if len(parts) > 1:
+        console.print(escape("accuracy: " + ", ".join(parts)))
     console.print(f"run directory: {run_dir}")
 
 
