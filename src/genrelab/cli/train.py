@@ -183,28 +183,32 @@ def _print_result(run_dir: Path) -> None:
 
     if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
         return  # DDP worker processes: rank 0 reports
+    from rich.markup import escape
+
+    from genrelab.evaluation.record import load_record
+
     console = Console()
-    p = run_dir / "metrics.json"
-    if not p.exists():
+    if not (run_dir / "metrics.json").exists():
         console.print(f"run directory: {run_dir}")
         return
-    m = json.loads(p.read_text())
-    met = m.get("metrics") or {}
-    ci = (m.get("ci") or {}).get("accuracy") or {}
-    split = m.get("split") or {}
+    rec = load_record(run_dir)
+    met, ci, split = rec.metrics, rec.ci.get("accuracy") or {}, rec.split
     acc = met.get("accuracy")
-    line = f"{m.get('model')}: "
+    line = f"{rec.model}: "
     if acc is not None:
         line += f"{split.get('part', '?')} accuracy {acc:.3f}"
         if ci.get("low") is not None:
             line += f" (95% CI {ci['low']:.3f}-{ci['high']:.3f})"
-        line += f", macro F1 {met.get('f1_macro', float('nan')):.3f} [{m.get('level')} level, n={met.get('n')}]"
+        line += f", macro F1 {met.get('f1_macro', float('nan')):.3f} [{rec.level} level, n={met.get('n')}]"
     else:
         line += "no held-out part to score"
     leak = " LEAKY split" if split.get("leaky") else ""
-    from rich.markup import escape
-
     console.print(escape(line + f"; split {split.get('method')}{leak}"))
+    names = {"valid": "valid (selection)", "test": f"held-out ({split.get('part')})"}
+    parts = [f"{names.get(role, role)} {s['accuracy']:.3f}" for role, s in rec.scores.items()
+             if s.get("accuracy") is not None]
+    if len(parts) > 1:
+        console.print(escape("accuracy: " + ", ".join(parts)))
     console.print(f"run directory: {run_dir}")
 
 

@@ -19,8 +19,10 @@ k-fold), ``genrelab evaluate`` and the recipe runner write it with :func:`write_
       "metrics": {...},                     # metrics.compute_metrics(...) of the scored part at "level"
       "ci": {"accuracy": {...}},            # bootstrap interval(s)
       "levels": {"segment": {...}, ...},    # the same part at the other levels
-      "scores": {"train": {...}, "valid": {...}, "test": {...}},   # every part: accuracy, precision_macro,
-                                            #   recall_macro, f1_macro, n, level (see part_scores)
+      "scores": {"train": {...}, "valid": {...}, "test": {...}},   # every part by role: accuracy,
+                                            #   precision_macro, recall_macro, f1_macro, n, level (part_scores);
+                                            #   train = fitted on, valid = model selection, test = the held-out
+                                            #   scored part (its name in the split is split.part)
       "history": [{"epoch": 1, "train_loss": ..., "val_acc": ..., "test_acc": ...}, ...],
       "folds": {...}, "fold_accuracy": [...], "fold_epochs_to_best": [...],   # k-fold runs
       "extra": {...}                        # anything else (free form)
