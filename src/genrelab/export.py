@@ -51,13 +51,15 @@ def _example(input_shape: Sequence[int], batch: int, seed: int) -> "Any":
 def _export_torchscript(model, x, path: Path, opset: int, input_name: str, output_names: Sequence[str]) -> None:
     import torch
 
+    kwargs = dict(opset_version=opset, do_constant_folding=True, input_names=[input_name],
+                  output_names=list(output_names),
+                  dynamic_axes={name: {0: "batch"} for name in (input_name, *output_names)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model, (x,), str(path), dynamo=False, opset_version=opset, do_constant_folding=True,
-            input_names=[input_name], output_names=list(output_names),
-            dynamic_axes={name: {0: "batch"} for name in (input_name, *output_names)},
-        )
+        try:
+            torch.onnx.export(model, (x,), str(path), dynamo=False, **kwargs)
+        except TypeError:  # torch < 2.5 has no dynamo argument (and exports with TorchScript anyway)
+            torch.onnx.export(model, (x,), str(path), **kwargs)
 
 
 def _export_dynamo(model, x, path: Path, opset: int, input_name: str, output_names: Sequence[str]) -> None:

@@ -8,12 +8,11 @@ features of every training and validation excerpt, standardises them and fits sc
 for the scikit-learn baselines). The scaler and the SVM are folded into the network's last linear
 layer (``w / sigma``, ``b - sum(w * mu / sigma)``), so the result is an ordinary torch checkpoint
 (safetensors) that ``genrelab classify`` and the ONNX export use like any other; its outputs are the
-SVM's decision values. The run is then scored and recorded by :func:`genrelab.training.trainer.finish_run`.
+SVM's decision values. The run is then scored and recorded by :func:`genrelab.training.finish.finish_run`.
 """
 
 from __future__ import annotations
 
-import itertools
 import time
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,7 @@ def train_cnn_svm(cfg: Any, entry: Any, data: Any, run_dir: Path) -> Path:
     from sklearn.svm import LinearSVC
 
     from genrelab import checkpoint
-    from genrelab.training.trainer import finish_run, write_json
+    from genrelab.training.finish import TrainInfo, finish_run, write_json
 
     labels = data.labels
     model = entry.build(len(labels), **cfg.model_args)
@@ -117,13 +116,10 @@ def train_cnn_svm(cfg: Any, entry: Any, data: Any, run_dir: Path) -> Path:
     model.eval()
     train_time = time.perf_counter() - t0
     write_json(run_dir / "selection.json", {"grid": rows, "selected": {"C": c_best}, "cnn": str(ck.path)})
-    val = next(r["val_acc"] for r in rows if r["params"]["C"] == c_best)
-    (run_dir / "history.csv").write_text(
-        "epoch,train_loss,val_loss,train_acc,val_acc,lr,time_s\n"
-        f"1,,,{train_acc},{'' if val is None else val},,{train_time:.4f}\n")
-    info = {"optimizer": "-", "lr": None, "batch_size": None, "scheduler": None, "epochs": 1, "best_epoch": 1,
-            "epochs_to_best": 1, "train_time_s": train_time, "selected_params": {"C": c_best},
-            "n_candidates": len(cs), "cnn_checkpoint": str(ck.path)}
+    # no history.csv: the SVM is fitted, not trained in epochs (the CNN's curves are in its own run)
+    info = TrainInfo(optimizer="-", epochs=None, train_time_s=train_time,
+                     extra={"selected_params": {"C": c_best}, "n_candidates": len(cs), "cnn_checkpoint": str(ck.path),
+                            "svm_train_accuracy": train_acc})
     return finish_run(cfg, entry, data, run_dir, model, info)
 
 
