@@ -72,8 +72,8 @@ def test_tags_table_shows_markup_and_control_characters_literally(tmp_path, monk
     bad = tmp_path / "z\nERROR: forged.wav"
 
     def fake(files, *a, **k):
-        return ([{"file": str(song), "model": "MSD_musicnn", "n_segments": 1, "tags": [{"tag": "rock", "score": 0.5}]}],
-                [{"file": str(bad), "error": f"{bad}: not-audio"}])
+        return ([{"path": str(song), "model": "MSD_musicnn", "n_segments": 1, "tags": [{"label": "rock", "score": 0.5}]}],
+                [{"path": str(bad), "error": f"{bad}: not-audio"}])
 
     monkeypatch.setattr(tags_cli, "tag_files", fake)
     res = runner.invoke(app, ["tags", str(song), str(bad)], env={"COLUMNS": "200"})
