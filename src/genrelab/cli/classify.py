@@ -315,7 +315,7 @@ def classify_command(
 def _summary(results, failures, console) -> None:
     from rich.table import Table
 
-    counts = Counter(r.genre for r in results if not r.error)
+    counts = Counter(r.label for r in results if not r.error)
     if counts:
         t = Table(title="genres", header_style="bold")
         t.add_column("genre")
