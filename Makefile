@@ -9,7 +9,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 DEPS := pyproject.toml constraints.txt
 
-.PHONY: install install-system classify test test-fast bench clean
+.PHONY: install install-system classify test test-fast bench gpu-check clean
 
 $(STAMP): $(DEPS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ test-fast: $(STAMP)
 
 bench: $(STAMP) ## run every benchmark (prints ratios against baselines)
 	for b in benchmarks/bench_*.py; do $(PY) $$b || exit 1; done
+
+gpu-check: $(STAMP) ## on a CUDA machine: GPU vs CPU parity and throughput (mel, a training epoch, musicnn); < 5 min
+	$(PY) benchmarks/gpu_check.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

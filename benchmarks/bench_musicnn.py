@@ -72,37 +72,40 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(cores)
-    from genrelab.features import musicnn as fm
-    from genrelab.models import musicnn as mm
+    from genrelab.musicnn import dsp
+    from genrelab.musicnn import network
+    from genrelab.musicnn.runtime import MusicnnEngine
+    from genrelab.musicnn.weights import load_pretrained
+    from genrelab.runtime import Runtime
 
     clip = _clip()
     t0 = time.perf_counter()
-    onnx = fm.MusicnnEngine(args.model, backend="onnx", threads=cores)
+    onnx = MusicnnEngine(args.model, Runtime.from_env(backend="onnx", threads=cores))
     setup_onnx = time.perf_counter() - t0
-    torch_engine = fm.MusicnnEngine(args.model, backend="torch", threads=cores)
-    net = mm.load_pretrained(args.model)
+    torch_engine = MusicnnEngine(args.model, Runtime.from_env(backend="torch", threads=cores))
+    net = load_pretrained(args.model)
     layer = "penultimate"
 
     def preprocess():
-        return fm.file_patches(clip)
+        return dsp.file_patches(clip)
 
     def naive():
-        x = fm.file_patches(clip)
-        fused = mm.FUSED_INFERENCE
-        mm.FUSED_INFERENCE = False
+        x = dsp.file_patches(clip)
+        fused = network.FUSED_INFERENCE
+        network.FUSED_INFERENCE = False
         try:
             with torch.no_grad():
                 return np.concatenate([net.forward_features(torch.from_numpy(p[None]), (layer,))[layer].numpy() for p in x])
         finally:
-            mm.FUSED_INFERENCE = fused
+            network.FUSED_INFERENCE = fused
 
     def torch_batched():
-        return torch_engine.run(fm.file_patches(clip), (layer,))[layer]
+        return torch_engine.run(dsp.file_patches(clip), (layer,))[layer]
 
     many = 8
 
     def onnx_batched():
-        return onnx.run(fm.file_patches(clip), (layer,))[layer]
+        return onnx.run(dsp.file_patches(clip), (layer,))[layer]
 
     a = torch.randn(2048, 2048)
     b = torch.randn(2048, 2048)
@@ -113,7 +116,7 @@ def main() -> int:
             return torch.mm(a, b)
 
     def onnx_many():
-        x = np.concatenate([fm.file_patches(clip) for _ in range(many)])
+        x = np.concatenate([dsp.file_patches(clip) for _ in range(many)])
         return onnx.run(x, (layer,))[layer]
 
     # the fast paths agree with the naive port
@@ -151,7 +154,7 @@ def main() -> int:
     lines.append(f"{'stock TF':<12} {STOCK_TF_S:>12.3f} {'':>8} {'':>9} {'(issue 6, not run here)':>18}")
     lines.append(f"{'batched TF':<12} {BATCHED_TF_S:>12.3f} {'':>8} {'':>9} {'(issue 6, not run here)':>18}")
     lines.append(f"ONNX session setup (export on first use, then load): {setup_onnx:.2f} s")
-    model_gflop = n_patches * mm.flops_per_patch() / 1e9
+    model_gflop = n_patches * network.flops_per_patch() / 1e9
     floor = model_gflop / gflops
     lines.append(f"dense float32 GEMM on this machine now: {gflops:.0f} GFLOP/s; the network is {model_gflop:.1f} GFLOP "
                  f"per clip (direct convolution), i.e. >= {floor:.3f} s at GEMM speed; onnx reaches "

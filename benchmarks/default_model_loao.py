@@ -31,7 +31,8 @@ def embeddings():
         return d["ids"], d["labels"], d["artists"], list(d["emb"]), list(d["seg_emb"])
     from genrelab import audio
     from genrelab.datasets.gtzan import load_gtzan
-    from genrelab.features.musicnn import engine, log_mel, patches
+    from genrelab.musicnn.dsp import log_mel, patches
+    from genrelab.musicnn.runtime import engine
 
     eng = engine("MSD_musicnn")
     ids, labels, artists, emb, seg = [], [], [], [], []

@@ -148,7 +148,9 @@ def test_unwritable_destination_fails_at_once(tmp_path, server, archive, monkeyp
     def no_space(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(dl, "_fetch_once", no_space)
+    from genrelab import httpfetch
+
+    monkeypatch.setattr(httpfetch, "_fetch_once", no_space)
     with pytest.raises(dl.DownloadError, match="No space left"):
         dl.fetch(server.url("fma_small.zip"), tmp_path / "x.zip", backoff=5.0)  # no retry, so no 5 s wait
 

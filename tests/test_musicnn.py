@@ -18,10 +18,11 @@ import torch
 from typer.testing import CliRunner
 
 from genrelab.features import musicnn as fm
-from genrelab.models import musicnn as mm
-from genrelab.models import tfcheckpoint
+from genrelab.musicnn import dsp, info, network, weights
+from genrelab.musicnn import runtime as mrt
+from genrelab.runtime import Runtime
 
-pytestmark = pytest.mark.skipif(mm._find_package() is None, reason="musicnn package not installed")
+pytestmark = pytest.mark.skipif(info.installed_package_dir() is None, reason="musicnn package not installed")
 
 REF_LAYERS = ("taggram", "max_pool", "mean_pool", "penultimate")
 SHARED_DATA = Path(os.environ.get("GENRELAB_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -48,7 +49,7 @@ def ref_patches(reference):
     root = shared_path("gtzan", "genres_original")
     clips = []
     for key in reference["keys"]:
-        x = fm.file_patches(root / key.split(".")[0] / f"{key}.wav")
+        x = dsp.file_patches(root / key.split(".")[0] / f"{key}.wav")
         assert x.shape[0] >= 10
         clips.append(x[:10])
     return np.stack(clips)
@@ -60,10 +61,10 @@ def _rel_err(got: np.ndarray, ref: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- checkpoint reader
 def test_checkpoint_reader_musicnn():
-    d = mm.checkpoint_dir("MSD_musicnn")
-    everything = tfcheckpoint.list_entries(d)
+    d = weights.checkpoint_dir("MSD_musicnn")
+    everything = weights.list_entries(d)
     assert len(everything) == 150  # 64 model tensors + 2 Adam slots x 42 trainables + beta1/beta2 powers
-    t = tfcheckpoint.read_checkpoint(d)
+    t = weights.read_checkpoint(d)
     assert len(t) == 64
     assert sum(v.size for v in t.values()) == 792_079
     assert not any("Adam" in k or "power" in k for k in t)
@@ -76,12 +77,12 @@ def test_checkpoint_reader_musicnn():
     assert t["dense_1/kernel"].shape == (200, 50)
     assert all(v.dtype == np.float32 for v in t.values())
     assert all((t[k] > 0).all() for k in t if k.endswith("moving_variance"))
-    with_slots = tfcheckpoint.read_checkpoint(d, include_slots=True)
+    with_slots = weights.read_checkpoint(d, include_slots=True)
     assert len(with_slots) == 150 and with_slots["dense/kernel/Adam"].shape == (1506, 200)
 
 
 def test_checkpoint_reader_vgg_and_errors(tmp_path):
-    t = tfcheckpoint.read_checkpoint(mm.checkpoint_dir("MTT_vgg"))
+    t = weights.read_checkpoint(weights.checkpoint_dir("MTT_vgg"))
     assert len(t) == 36
     assert t["1CNN/kernel"].shape == (3, 3, 1, 128) and t["dense/kernel"].shape == (256, 50)
     from genrelab.types import CheckpointError
@@ -89,35 +90,35 @@ def test_checkpoint_reader_vgg_and_errors(tmp_path):
     bad = tmp_path / "x.index"
     bad.write_bytes(b"\0" * 64)
     with pytest.raises(CheckpointError, match="magic"):
-        tfcheckpoint.read_checkpoint(bad)
+        weights.read_checkpoint(bad)
     with pytest.raises(CheckpointError):
-        tfcheckpoint.read_checkpoint(tmp_path / "nothing")
+        weights.read_checkpoint(tmp_path / "nothing")
 
 
 def test_conversion_is_cached_once(tmp_path, monkeypatch):
     monkeypatch.setenv("GENRELAB_CACHE", str(tmp_path))
-    monkeypatch.setattr(mm, "_WEIGHTS_MEMO", {})
-    sd = mm.pretrained_state_dict("MTT_vgg")
+    monkeypatch.setattr(weights, "_WEIGHTS_MEMO", {})
+    sd = weights.pretrained_state_dict("MTT_vgg")
     path = tmp_path / "musicnn" / "MTT_vgg.safetensors"
     assert path.is_file()
     first = path.stat().st_mtime_ns
-    monkeypatch.setattr(mm, "_WEIGHTS_MEMO", {})
-    sd2 = mm.pretrained_state_dict("MTT_vgg")
+    monkeypatch.setattr(weights, "_WEIGHTS_MEMO", {})
+    sd2 = weights.pretrained_state_dict("MTT_vgg")
     assert path.stat().st_mtime_ns == first  # read back, not converted again
     assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
     # TF HWIO -> PyTorch OIHW
-    tf = tfcheckpoint.read_checkpoint(mm.checkpoint_dir("MTT_vgg"))
+    tf = weights.read_checkpoint(weights.checkpoint_dir("MTT_vgg"))
     assert torch.equal(sd["convs.1.weight"], torch.from_numpy(tf["2CNN/kernel"].transpose(3, 2, 0, 1).copy()))
 
 
 # --------------------------------------------------------------------------- preprocessing
 def test_log_mel_has_no_float16_overflow():
     mel = np.array([[0.0, 1e-3, 6.0, 7.0, 100.0, 1e6]], dtype=np.float32)
-    out = fm.log_compress(mel)
+    out = dsp.log_compress(mel)
     assert out.dtype == np.float32 and np.isfinite(out).all()
     assert out[0, 4] == pytest.approx(np.log10(10000 * 100 + 1), rel=1e-3)  # float16 would give inf
-    assert fm.patches(np.zeros((400, 96), np.float32)).shape == (2, 187, 96)
-    assert fm.patches(np.ones((50, 96), np.float32)).shape == (1, 187, 96)  # short: repeat-padded
+    assert dsp.patches(np.zeros((400, 96), np.float32)).shape == (2, 187, 96)
+    assert dsp.patches(np.ones((50, 96), np.float32)).shape == (1, 187, 96)  # short: repeat-padded
 
 
 def test_numpy_mel_is_librosas_bit_for_bit():
@@ -125,21 +126,87 @@ def test_numpy_mel_is_librosas_bit_for_bit():
     import librosa
 
     basis = librosa.filters.mel(sr=16000, n_fft=512, n_mels=96)
-    assert fm.mel_filterbank().dtype == basis.dtype and np.array_equal(fm.mel_filterbank(), basis)
+    assert dsp.mel_filterbank().dtype == basis.dtype and np.array_equal(dsp.mel_filterbank(), basis)
 
     def librosa_mel(y):
         spec = np.abs(librosa.stft(y, n_fft=512, hop_length=256, center=True, pad_mode="constant")) ** 2
         return np.swapaxes(np.einsum("...ft,mf->...mt", spec, basis, optimize=True), -1, -2)
 
-    clip = fm.load_audio(shared_path("gtzan", "genres_original", "jazz", "jazz.00006.wav"))
+    clip = dsp.load_audio(shared_path("gtzan", "genres_original", "jazz", "jazz.00006.wav"))
     rng = np.random.default_rng(0)
     signals = [clip, clip[:47872], clip[:47873]] + [rng.standard_normal(n).astype(np.float32) for n in (1, 511, 512, 1000)]
     for y in signals:
-        assert np.array_equal(fm.mel_power(y), librosa_mel(y)), y.size
+        assert np.array_equal(dsp.mel_power(y), librosa_mel(y)), y.size
     batch = np.stack([clip[:60000], clip[60000:120000]])
-    assert np.array_equal(fm.mel_power(batch), librosa_mel(batch))
+    assert np.array_equal(dsp.mel_power(batch), librosa_mel(batch))
     with pytest.raises(Exception, match="finite"):
-        fm.mel_power(np.array([0.0, np.nan] * 400, dtype=np.float32))
+        dsp.mel_power(np.array([0.0, np.nan] * 400, dtype=np.float32))
+
+
+def test_patch_length_is_the_original_packages():
+    # musicnn's extractor cuts librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1 frames per
+    # patch, back to back, and every model was trained on patches of that many frames (config.json n_frames)
+    import librosa
+
+    assert info.PATCH_FRAMES == librosa.time_to_frames(3, sr=16000, n_fft=512, hop_length=256) + 1 == 187
+    for model in info.PRETRAINED:
+        cfg = json.loads((weights.checkpoint_dir(model) / "config.json").read_text())
+        assert cfg["n_frames"] == cfg["xInput"] == info.PATCH_FRAMES and cfg["audio_rep"]["hop"] == info.HOP
+    # one patch advances 187 hops: a segment of PATCH_SAMPLES gives the whole-track spectrogram's patch (all
+    # frames but the first, whose left half is the segment's zero padding); one hop less would lose the last
+    assert info.PATCH_SAMPLES == 187 * 256 and fm.MusicnnEmbedding().patch_samples == info.PATCH_SAMPLES
+    from genrelab.models import registry
+
+    assert registry.get("musicnn").contract().spec.segment_samples == info.PATCH_SAMPLES
+    y = dsp.load_audio(shared_path("gtzan", "genres_original", "jazz", "jazz.00006.wav"))
+    whole = dsp.patches(dsp.log_mel(y))
+    mel = fm.MusicnnMel()
+    for k in (1, 4):
+        seg = mel.compute(y[k * info.PATCH_SAMPLES:(k + 1) * info.PATCH_SAMPLES])
+        assert seg.shape == (187, 96) and np.array_equal(seg[1:], whole[k, 1:])
+        short = mel.compute(y[k * info.PATCH_SAMPLES:(k + 1) * info.PATCH_SAMPLES - info.HOP])
+        assert np.array_equal(short[1:-1], whole[k, 1:-1]) and not np.array_equal(short[-1], whole[k, -1])
+
+
+def _same_patches(got: np.ndarray, ref: np.ndarray) -> bool:
+    """Equal but for the float32 rounding of the mel projection, which (in librosa too) depends on how many
+    frames are projected at once: after the float16 storage that is one float16 step on a few in 10^5 values."""
+    return got.shape == ref.shape and np.mean(got != ref) < 1e-4 and float(np.abs(got - ref).max()) < 1e-3
+
+
+def test_streamed_patches_are_the_whole_signals():
+    y = dsp.load_audio(shared_path("gtzan", "genres_original", "rock", "rock.00000.wav"))
+    rng = np.random.default_rng(1)
+    for n in (y.size, 3 * info.PATCH_SAMPLES - 256, 3 * info.PATCH_SAMPLES - 257, 2 * info.PATCH_SAMPLES + 5, 900):
+        z = y[:n]
+        ref = dsp.patches(dsp.log_mel(z))
+        blocks = np.split(z, np.sort(rng.integers(0, n, 5)))  # uneven blocks, some empty
+        got = np.concatenate(list(dsp.patch_stream(blocks, chunk=int(rng.integers(1, 5)))))
+        assert _same_patches(got, ref), n
+    # a final partial patch is kept, zero-padded, when asked (a timeline reaching the end of a song)
+    z = y[: int(2.6 * info.PATCH_SAMPLES)]
+    kept = np.concatenate(list(dsp.patch_stream([z], partial=0.5)))
+    padded = dsp.patches(dsp.log_mel(np.pad(z, (0, 3 * info.PATCH_SAMPLES - z.size))))
+    assert kept.shape == (3, 187, 96) and _same_patches(kept, padded)
+    with pytest.raises(Exception, match="finite"):
+        list(dsp.patch_stream([np.full(1000, np.nan, np.float32)]))
+
+
+@pytest.mark.integration
+def test_embedding_batch_and_streaming_paths_agree():
+    # one implementation: compute_many (training, default classify) and patch_embeddings (the timeline)
+    y = dsp.load_audio(shared_path("gtzan", "genres_original", "country", "country.00004.wav"))
+    cfg = fm.MusicnnEmbedding()
+    batch = cfg.compute_many([y])[0]
+    per_patch = cfg.patch_embeddings(np.array_split(y, 7), partial=None)
+    assert per_patch.shape == (len(dsp.patches(dsp.log_mel(y))), 200)
+    np.testing.assert_allclose(cfg.pool(per_patch), batch, rtol=0, atol=1e-5)
+    # the clip-long contexts of the timeline pool the same per-patch rows
+    ctx = cfg.pool_windows(per_patch, 4)
+    assert ctx.shape == (len(per_patch), 400)
+    np.testing.assert_allclose(ctx[0], cfg.pool(per_patch[:4]), rtol=0, atol=1e-7)
+    np.testing.assert_allclose(ctx[-1], cfg.pool(per_patch[-4:]), rtol=0, atol=1e-7)
+    assert np.array_equal(cfg.pool_windows(per_patch[:2], 4), np.stack([cfg.pool(per_patch[:2])] * 2))
 
 
 def test_cold_classify_path_imports_no_torch_or_librosa(tmp_path):
@@ -148,13 +215,13 @@ def test_cold_classify_path_imports_no_torch_or_librosa(tmp_path):
     import subprocess
     import sys
 
-    fm.engine("MSD_musicnn")  # fills the cache (weights, ONNX export and its index) if needed
+    mrt.engine("MSD_musicnn")  # fills the cache (weights, ONNX export and its index) if needed
     clip = shared_path("gtzan", "genres_original", "jazz", "jazz.00006.wav")
-    code = ("import sys; from genrelab.features import musicnn as fm; "
-            f"e = fm.engine('MSD_musicnn'); out = e.run(fm.file_patches({str(clip)!r}), ('penultimate',)); "
+    code = ("import sys; from genrelab.musicnn import dsp, runtime; "
+            f"e = runtime.engine('MSD_musicnn'); out = e.run(dsp.file_patches({str(clip)!r}), ('penultimate',)); "
             "print(e.backend, out['penultimate'].shape, "
             "sorted(m for m in ('torch', 'librosa', 'scipy', 'numba') if m in sys.modules))")
-    env = {**os.environ, "GENRELAB_MUSICNN_BACKEND": "auto"}
+    env = {**os.environ, "GENRELAB_BACKEND": "auto"}
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert res.stdout.split() == ["onnx", "(10,", "200)", "[]"]
 
@@ -164,7 +231,7 @@ def test_cold_classify_path_imports_no_torch_or_librosa(tmp_path):
 @pytest.mark.integration
 @pytest.mark.parametrize("model", ["MSD_musicnn", "MTT_musicnn"])
 def test_parity_with_tensorflow(model, reference, ref_patches):
-    eng = fm.engine(model)
+    eng = mrt.engine(model)
     assert list(reference[f"{model}__labels"]) == eng.labels
     out = eng.run(ref_patches.reshape(-1, 187, 96), REF_LAYERS)
     for layer in REF_LAYERS:
@@ -182,7 +249,7 @@ def test_parity_with_tensorflow(model, reference, ref_patches):
 @pytest.mark.integration
 def test_parity_torch_backend_and_registry_model(reference, ref_patches):
     x = ref_patches[:3].reshape(-1, 187, 96)
-    out = fm.MusicnnEngine("MSD_musicnn", backend="torch").run(x, REF_LAYERS)
+    out = mrt.MusicnnEngine("MSD_musicnn", Runtime.from_env(backend="torch")).run(x, REF_LAYERS)
     for layer in REF_LAYERS:
         ref = reference[f"MSD_musicnn__{layer}__patches"][:3].reshape(30, -1)
         assert _rel_err(out[layer], ref) <= REL_TOL
@@ -197,7 +264,7 @@ def test_parity_torch_backend_and_registry_model(reference, ref_patches):
 
 # --------------------------------------------------------------------------- vgg (no TF reference)
 def test_vgg_shapes_and_sensible_tags(ref_patches, reference):
-    net = mm.load_pretrained("MTT_vgg")
+    net = weights.load_pretrained("MTT_vgg")
     keys = list(reference["keys"])
     x = ref_patches[keys.index("classical.00003")][:4]
     with torch.inference_mode():
@@ -206,8 +273,8 @@ def test_vgg_shapes_and_sensible_tags(ref_patches, reference):
     assert shapes["pool1"] == (4, 128, 92, 48) and shapes["pool5"] == (4, 128, 2, 1)
     assert shapes["penultimate"] == (4, 256) and shapes["taggram"] == (4, 50)
     top = np.argsort(-out["taggram"].numpy().mean(0))[:5]
-    assert "classical" in [mm.MTT_LABELS[i] for i in top]
-    eng = fm.engine("MSD_vgg")
+    assert "classical" in [info.MTT_LABELS[i] for i in top]
+    eng = mrt.engine("MSD_vgg")
     t = eng.run(ref_patches[keys.index("jazz.00006")], ("taggram",))["taggram"].mean(0)
     assert "jazz" in [eng.labels[i] for i in np.argsort(-t)[:3]]
 
@@ -273,7 +340,7 @@ def test_embedding_feature(reference, ref_patches):
     np.testing.assert_allclose(emb[:, :200], ref.mean(1), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(emb[:, 200:], ref.std(1), rtol=1e-3, atol=1e-4)
     # single-signal and batched computation agree
-    y = fm.load_audio(paths[0])
+    y = dsp.load_audio(paths[0])
     np.testing.assert_allclose(cfg.compute(y), emb[0], rtol=1e-5, atol=1e-5)
     tag = fm.MusicnnEmbedding(model="MTT_musicnn", layer="max_pool", pooling=("mean",))
     assert tag.compute(y[: 16000 * 7]).shape == (753,)
@@ -296,29 +363,61 @@ def test_tags_cli(tmp_path):
     data = json.loads(res.stdout)
     r = data["results"][0]
     assert data["model"] == "MSD_musicnn" and r["n_segments"] == 10 and len(r["segments"]) == 10
-    top = [t["tag"] for t in r["tags"]]
+    top = [t["label"] for t in r["tags"]]
     assert len(top) == 5 and {"metal", "heavy metal", "hard rock"} & set(top)
     assert all(0 <= t["score"] <= 1 for t in r["tags"])
     out = tmp_path / "tags.csv"
     res = runner.invoke(app, ["tags", str(clip), "-m", "MTT_musicnn", "-f", "csv", "-o", str(out), "-k", "3"])
     assert res.exit_code == 0, res.output
     lines = out.read_text().splitlines()
-    assert lines[0] == "file,model,segment,start,end,rank,tag,score" and len(lines) == 4
+    assert lines[0] == "path,model,segment,start,end,rank,label,score" and len(lines) == 4
     res = runner.invoke(app, ["tags", str(clip), str(tmp_path / "missing.wav")])
     assert res.exit_code == 1 and "metal.00001.wav" in res.stdout and "missing" in res.output
 
 
-def test_missing_package_error(tmp_path, monkeypatch):
+def test_missing_package_and_no_download_error(tmp_path, monkeypatch):
+    # no package, nothing cached, and the wheel cannot be downloaded (404 from a local server): a clear error
     from genrelab.cli import app
+    from genrelab.musicnn import wheel
+    from http_archive_server import ArchiveServer
 
     monkeypatch.setenv("GENRELAB_CACHE", str(tmp_path))  # nothing converted yet
-    monkeypatch.setattr(mm, "_WEIGHTS_MEMO", {})
-    monkeypatch.setattr(mm, "_find_package", lambda: None)
-    monkeypatch.setattr(fm, "_ENGINES", {})
-    with pytest.raises(mm.MusicnnUnavailable, match=r"pip install --no-deps musicnn==0\.1\.0"):
-        mm.load_pretrained("MSD_musicnn")
-    clip = shared_path("gtzan", "genres_original", "blues", "blues.00002.wav")
-    res = CliRunner().invoke(app, ["tags", str(clip)])
+    monkeypatch.setattr(weights, "_WEIGHTS_MEMO", {})
+    monkeypatch.setattr(info, "find_package", lambda: None)
+    monkeypatch.setattr(mrt, "_ENGINES", {})
+    server = ArchiveServer().start()
+    try:
+        monkeypatch.setattr(wheel, "WHEEL_URL", server.url("musicnn-0.1.0-py3-none-any.whl"))
+        with pytest.raises(info.MusicnnUnavailable, match=r"HTTP 404.*pip install --no-deps musicnn==0\.1\.0"):
+            weights.load_pretrained("MSD_musicnn")
+        clip = shared_path("gtzan", "genres_original", "blues", "blues.00002.wav")
+        res = CliRunner().invoke(app, ["tags", str(clip)])
+    finally:
+        server.stop()
     assert res.exit_code == 2 and "pip install --no-deps musicnn==0.1.0" in res.output
     # the architectures still build without the package (random weights)
-    assert mm.build_net("MSD_musicnn").out.out_features == 50
+    assert network.build_net("MSD_musicnn").out.out_features == 50
+
+
+def test_package_layout_has_no_feature_model_import():
+    # features/musicnn.py and models/musicnn.py only register; neither imports the other, and the
+    # genrelab.musicnn package imports neither features nor models
+    import ast
+
+    src = Path(__file__).resolve().parents[1] / "src" / "genrelab"
+
+    def imports(path: Path) -> set[str]:
+        tree = ast.parse(path.read_text())
+        out = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                out.add(node.module)
+            elif isinstance(node, ast.Import):
+                out.update(a.name for a in node.names)
+        return out
+
+    assert not {m for m in imports(src / "features" / "musicnn.py") if m.startswith("genrelab.models")}
+    assert not {m for m in imports(src / "models" / "musicnn.py") if m.startswith("genrelab.features.musicnn")}
+    for f in (src / "musicnn").glob("*.py"):
+        bad = {m for m in imports(f) if m.startswith(("genrelab.features", "genrelab.models", "genrelab.datasets"))}
+        assert not bad, (f.name, bad)

@@ -99,7 +99,7 @@ def test_a_change_to_the_audio_is_refused(tmp_path, monkeypatch):
     path = _make(tmp_path, "wav")
     before = path.read_bytes()
     calls = iter(["a", "b"])  # pretend the payload changed between before and after
-    monkeypatch.setattr(tagging, "audio_payload_digest", lambda p: next(calls))
+    monkeypatch.setattr(tagging, "audio_payload_digest", lambda p, *a: next(calls))
     with pytest.raises(tagging.TagError, match="audio data would change"):
         tagging.write_genre(path, "Blues")
     assert path.read_bytes() == before
@@ -122,7 +122,7 @@ def test_display_names():
     assert tagging.display_name("rock") == "Rock"
 
 
-def test_cli_dry_run_write_and_only_empty(tmp_path, torch_ckpt_for_tags, monkeypatch):
+def test_cli_dry_run_write_and_overwrite(tmp_path, torch_ckpt_for_tags, monkeypatch):
     monkeypatch.setenv("GENRELAB_CACHE", str(tmp_path / "cache"))
     runner = CliRunner()
     lib = tmp_path / "lib"
@@ -135,13 +135,17 @@ def test_cli_dry_run_write_and_only_empty(tmp_path, torch_ckpt_for_tags, monkeyp
     before = {p: p.read_bytes() for p in (a, b)}
     res = runner.invoke(app, ["tag", str(lib), "--model", str(torch_ckpt_for_tags)])
     assert res.exit_code == 0, res.output
-    assert "would set" in res.output and "'' -> 'Midtone'" in res.output and "'Classical' -> 'Lowtone'" in res.output
-    assert all(p.read_bytes() == before[p] for p in before)  # dry run: nothing written
-    res = runner.invoke(app, ["tag", str(lib), "--model", str(torch_ckpt_for_tags), "--write", "--only-empty"])
+    assert "would set" in res.output and "'' -> 'Midtone'" in res.output
+    assert "already 'Classical'" in res.output  # an existing genre is kept unless --overwrite
+    res = runner.invoke(app, ["tag", str(lib), "--model", str(torch_ckpt_for_tags), "--overwrite"])
+    assert "'Classical' -> 'Lowtone'" in res.output
+    assert all(p.read_bytes() == before[p] for p in before)  # dry runs: nothing written
+    res = runner.invoke(app, ["tag", str(lib), "--model", str(torch_ckpt_for_tags), "--write"])
     assert res.exit_code == 0, res.output
     assert tagging.read_genre(a) == "Midtone"
     assert tagging.read_genre(b) == "Classical"  # kept: it already had a genre
-    res = runner.invoke(app, ["tag", str(b), "--model", str(torch_ckpt_for_tags), "--write", "--lowercase"])
+    res = runner.invoke(app, ["tag", str(b), "--model", str(torch_ckpt_for_tags), "--write", "--overwrite",
+                              "--lowercase"])
     assert tagging.read_genre(b) == "lowtone"
 
 

@@ -30,6 +30,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from genrelab.evaluation.metrics import flatten_scalars
 from genrelab.evaluation.record import HISTORY_FILE, METRICS_FILE
+from genrelab.evaluation.record import RunRecord as StoredRecord
+from genrelab.evaluation.record import load_record
 from genrelab.fileio import atomic_write_text
 
 __all__ = [
@@ -169,72 +171,64 @@ class RunRecord:
         p = Path(path)
         if p.is_file():
             p = p.parent
-        with open(p / METRICS_FILE, encoding="utf-8") as f:
-            data = json.load(f)
-        if not isinstance(data, dict):
-            raise ValueError(f"{p / METRICS_FILE}: expected a JSON object")
-        return cls.from_dict(data, p, config=_read_config(p))
+        return cls.from_dict(load_record(p), p, config=_read_config(p))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], path: str | Path = ".", config: Mapping[str, Any] | None = None
-                  ) -> "RunRecord":
+    def from_dict(cls, data: "StoredRecord | Mapping[str, Any]", path: str | Path = ".",
+                  config: Mapping[str, Any] | None = None) -> "RunRecord":
+        """A report row from a run record (a dict is read, and v1 upgraded, by :meth:`StoredRecord.from_dict`);
+        ``config`` (the run's config.json / resolved.yaml) fills what the record lacks."""
         p = Path(path)
         cfg = dict(config or {})
-        metrics = data.get("metrics")
+        rec = data if isinstance(data, StoredRecord) else StoredRecord.from_dict(data)
+        metrics = dict(rec.metrics)
         fold_std: dict[str, float] = {}
         n_folds = None
-        folds = data.get("folds")
-        if isinstance(folds, Mapping) and isinstance(folds.get("mean"), Mapping):
-            n_folds = _int(folds.get("n_folds"))
-            fold_std = {k: v for k, v in folds.get("std", {}).items() if _num(v) is not None}
-            if not isinstance(metrics, Mapping):
-                metrics = _unflatten(folds["mean"])
-        if not isinstance(metrics, Mapping):
-            metrics = {k: v for k, v in data.items() if k in ("accuracy", "precision_macro", "recall_macro",
-                                                              "f1_macro", "per_genre", "recall_variance")}
-        metrics = dict(metrics)
-        split = data.get("split")
-        if not isinstance(split, Mapping):
+        if isinstance(rec.folds, Mapping) and isinstance(rec.folds.get("mean"), Mapping):
+            n_folds = _int(rec.folds.get("n_folds"))
+            fold_std = {k: v for k, v in rec.folds.get("std", {}).items() if _num(v) is not None}
+        split: Mapping[str, Any] = rec.split
+        if not split:
             cs = _find(cfg, ("split",))
-            split = cs if isinstance(cs, Mapping) else ({"method": str(split or cs)} if (split or cs) else {})
+            split = cs if isinstance(cs, Mapping) else ({"method": str(cs)} if cs else {})
         leaky = split.get("leaky")
         if leaky is None and str(split.get("method", "")).lower().replace("_", "-") in LEAKY_METHODS:
             leaky = True
         history = p / HISTORY_FILE
         history_path = history if history.is_file() else None
-        epochs = _int(data.get("epochs"))
+        epochs = rec.epochs
         if epochs is None:
             epochs = _int(_find(cfg, ("epochs", "max_epochs")))
         if epochs is None and history_path is not None:
             epochs = _count_history_rows(history_path)
-        ci = data.get("ci") if isinstance(data.get("ci"), Mapping) else metrics.get("ci")
-        labels = data.get("labels") or metrics.get("labels") or list((metrics.get("per_genre") or {}).keys())
         params = {}
         for k in ("lr", "batch_size", "scheduler", "dataset", "feature", "seed", "inference_items_per_s"):
-            v = data.get(k, _find(cfg, (k,)) if k in ("lr", "batch_size", "scheduler") else None)
+            v = getattr(rec, k)
+            if v is None and k in ("lr", "batch_size", "scheduler"):
+                v = _find(cfg, (k,))
             if v is not None and not isinstance(v, Mapping):
                 params[k] = v
         return cls(
             path=p,
-            name=str(data.get("run") or data.get("name") or p.name),
-            model=_name_of(data.get("model")) or _name_of(_find(cfg, ("model",))),
-            optimizer=_name_of(data.get("optimizer")) or _name_of(_find(cfg, ("optimizer", "optimiser"))),
+            name=str(rec.run or p.name),
+            model=rec.model or _name_of(_find(cfg, ("model",))),
+            optimizer=rec.optimizer or _name_of(_find(cfg, ("optimizer", "optimiser"))),
             epochs=epochs,
-            best_epoch=_int(data.get("best_epoch")),
-            train_time_s=_num(data.get("train_time_s")),
-            n_params=_int(data.get("n_params")),
+            best_epoch=rec.best_epoch,
+            train_time_s=rec.train_time_s,
+            n_params=rec.n_params,
             split_method=_name_of(split.get("method") or split.get("name")) if split else None,
             leaky=None if leaky is None else bool(leaky),
-            level=data.get("level") or metrics.get("level"),
-            aggregation=data.get("aggregation", metrics.get("aggregation")),
-            labels=[str(x) for x in labels],
+            level=rec.level,
+            aggregation=rec.aggregation,
+            labels=list(rec.labels),
             metrics=metrics,
-            ci=dict(ci or {}),
+            ci=dict(rec.ci),
             fold_std=fold_std,
             n_folds=n_folds,
             params=params,
             history_path=history_path,
-            raw=dict(data),
+            raw=rec.to_dict(),
         )
 
     def other_levels(self) -> list["RunRecord"]:
@@ -311,20 +305,6 @@ class RunRecord:
         return {"run": self.name, "path": str(self.path), "model": self.model, "optimizer": self.optimizer,
                 "epochs": self.epochs, "split": self.split_label, "level": self.level_label,
                 "accuracy": self.value("accuracy")}
-
-
-def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in flat.items():
-        parts = str(k).split(".")
-        d = out
-        for part in parts[:-1]:
-            d = d.setdefault(part, {})
-            if not isinstance(d, dict):
-                break
-        else:
-            d[parts[-1]] = v
-    return out
 
 
 # --------------------------------------------------------------------------- discovery

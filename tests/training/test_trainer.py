@@ -76,23 +76,22 @@ def test_same_seed_same_weights_and_early_stopping(tmp_path):
 CLR = {"optimizer": "sgd", "lr": 0.05, "scheduler": "triangular2", "max_lr": 0.2, "step_size_epochs": 1}
 
 
-def test_resume_after_crash_gives_identical_weights(tmp_path, monkeypatch):
+def test_resume_after_crash_gives_identical_weights(tmp_path):
     """3 epochs straight == 1 epoch, crash (checkpoint written, process state lost), resume to 3.
 
-    The same holds for a real SIGKILL (GENRELAB_TEST_KILL_AFTER_EPOCH=1 in a subprocess): the crash
+    The same holds for a real SIGKILL (``KillAfterEpoch(1, "kill")`` in a subprocess): the crash
     happens after the atomic resume checkpoint of epoch 1 and nothing else is kept in memory.
     """
     from safetensors.numpy import load_file
     import torch
 
-    from genrelab.training.callbacks import SimulatedCrash
+    from genrelab.training.callbacks import KillAfterEpoch, SimulatedCrash
 
     straight = train(cfg(tmp_path / "straight", epochs=3, optim=CLR, patience=5, monitor="val_loss"), data=tiny_data())
     crashed = tmp_path / "crashed"
-    monkeypatch.setenv("GENRELAB_TEST_CRASH_AFTER_EPOCH", "1")
     with pytest.raises(SimulatedCrash):
-        train(cfg(crashed, epochs=3, optim=CLR, patience=5, monitor="val_loss"), data=tiny_data())
-    monkeypatch.delenv("GENRELAB_TEST_CRASH_AFTER_EPOCH")
+        train(cfg(crashed, epochs=3, optim=CLR, patience=5, monitor="val_loss"), data=tiny_data(),
+              callbacks=[KillAfterEpoch(1, "raise")])
     assert (crashed / "lightning/last.ckpt").exists() and not (crashed / "metrics.json").exists()
     assert [r["epoch"] for r in read_history(crashed)] == ["1"]
     torch.manual_seed(12345)  # a resumed process starts with other RNG states

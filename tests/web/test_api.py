@@ -44,9 +44,9 @@ def test_classify_upload(client, upload_dir):
     r = client.post("/api/classify?spectrogram=true", files={"file": ("song.wav", wav_bytes("midtone"), "audio/wav")})
     assert r.status_code == 200, r.text
     d = r.json()
-    assert d["filename"] == "song.wav" and d["genre"] == "midtone"
+    assert d["path"] == "song.wav" and d["label"] == "midtone"
     assert set(d["probabilities"]) == set(fx.LABELS)
-    assert len(d["timeline"]) == 2 and d["timeline"][0]["genre"] == "midtone"
+    assert len(d["timeline"]) == 2 and d["timeline"][0]["label"] == "midtone"
     assert d["duration"] == pytest.approx(7.0, abs=0.01)
     png = d["spectrogram"]["png"]
     assert png.startswith("data:image/png;base64,")
@@ -59,7 +59,7 @@ def test_other_rates_and_options(client):
     r = client.post("/api/classify?timeline=false&spectrogram=false&top_k=1",
                     files={"file": ("x.wav", wav_bytes("lowtone", 5.0, sr=44100), "audio/wav")})
     d = r.json()
-    assert r.status_code == 200 and d["genre"] == "lowtone"
+    assert r.status_code == 200 and d["label"] == "lowtone"
     assert d["timeline"] is None and d["spectrogram"] is None and len(d["top"]) == 1
 
 
@@ -95,7 +95,7 @@ def test_several_requests_at_once(client, upload_dir):
     def post(i):
         r = client.post("/api/classify?spectrogram=false",
                         files={"file": (f"{i}.wav", wav_bytes(labels[i], 6.0, seed=i), "audio/wav")})
-        return r.status_code, r.json().get("genre")
+        return r.status_code, r.json().get("label")
 
     with ThreadPoolExecutor(6) as pool:
         got = list(pool.map(post, range(len(labels))))
@@ -110,3 +110,15 @@ def test_real_clip(client, gtzan_root):
     assert r.status_code == 200
     d = r.json()
     assert len(d["timeline"]) == 10 and d["spectrogram"]["seconds"] == pytest.approx(30.0, abs=0.7)
+
+
+def test_spectrogram_is_the_models_mel():
+    from genrelab.inference import Classifier
+    from genrelab.web.spectrogram import MelParams, mel_params, render
+
+    clf = Classifier.from_pretrained("default")
+    params = mel_params(clf.spec.feature, clf.sample_rate)
+    assert params == MelParams(16000, 512, 256, 96)  # musicnn's own input representation
+    png, axes = render(fx.synth("noise", 4.0, sr=16000), params)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and axes["seconds"] == 4.0
+    assert 0 < axes["axes_left"] < axes["axes_right"] < 1 and 0 < axes["axes_bottom"] < 1 - axes["axes_top"]

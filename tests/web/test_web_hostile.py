@@ -17,7 +17,7 @@ import soundfile as sf
 
 import inference_fixture as fx
 from genrelab import audio
-from web_helpers import serve_in_thread, slow_app, wav_bytes
+from web_helpers import fixture_classifier, serve_in_thread, slow_app, wav_bytes
 
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -54,7 +54,7 @@ def test_hls_playlist_as_m4a_gets_415_and_nothing_is_decoded(client, shared_data
     assert r.status_code == 415, r.text
     d = r.json()
     assert d["problem"] == "not-audio" and "playlist" in d["detail"] and "x.m4a" in d["detail"]
-    assert "genre" not in d and "timeline" not in d and str(target) not in r.text
+    assert "label" not in d and "timeline" not in d and str(target) not in r.text
     assert not any(str(target) in str(p) for p in opened)
     assert list(upload_dir.iterdir()) == []
 
@@ -78,11 +78,10 @@ def test_one_hz_header_is_refused_quickly(client):
 
 
 def test_audio_longer_than_the_budget_gets_413(web_ckpt, upload_dir):
-    from genrelab.inference import Classifier
     from genrelab.web import create_app
     from genrelab.web.work import Budget
 
-    app = create_app(Classifier.from_checkpoint(web_ckpt, backend="torch"), upload_dir=upload_dir,
+    app = create_app(fixture_classifier(web_ckpt), upload_dir=upload_dir,
                      budget=Budget(max_audio_seconds=4.0))
     with TestClient(app) as c:
         r = c.post("/api/classify", files={"file": ("long.wav", wav_bytes("noise", 6.0), "audio/wav")})
@@ -154,10 +153,9 @@ class _CountingApp:
 
 
 def test_chunked_body_above_the_limit_stops_at_the_limit(web_ckpt, upload_dir):
-    from genrelab.inference import Classifier
     from genrelab.web import create_app
 
-    app = _CountingApp(create_app(Classifier.from_checkpoint(web_ckpt, backend="torch"), max_upload_bytes=LIMIT,
+    app = _CountingApp(create_app(fixture_classifier(web_ckpt), max_upload_bytes=LIMIT,
                                   upload_dir=upload_dir))
     server, thread, port = serve_in_thread(app)
     peak_disk, stop = [0], threading.Event()
@@ -251,7 +249,7 @@ def test_empty_filename_gets_a_clear_message(client):
     assert r.status_code == 422 and "no file chosen" in r.json()["detail"], r.text
     body, ctype = _multipart("", wav_bytes("midtone") + b"\0" * (1100 * 1024))  # a nameless part over 1 MB
     r = client.post("/api/classify?timeline=false", content=body, headers={"Content-Type": ctype})
-    assert "Part exceeded" not in r.text and r.status_code == 200 and r.json()["filename"] == "upload", r.text
+    assert "Part exceeded" not in r.text and r.status_code == 200 and r.json()["path"] == "upload", r.text
 
 
 def test_security_headers_everywhere(client):
@@ -266,12 +264,11 @@ def test_security_headers_everywhere(client):
 
 
 def test_docs_off_by_default_and_no_cdn(client, web_ckpt):
-    from genrelab.inference import Classifier
     from genrelab.web import create_app
 
     assert client.get("/docs").status_code == 404
     assert client.get("/openapi.json").status_code == 200
-    with TestClient(create_app(Classifier.from_checkpoint(web_ckpt, backend="torch"), docs=True)) as c:
+    with TestClient(create_app(fixture_classifier(web_ckpt), docs=True)) as c:
         assert c.get("/docs").status_code == 200
 
 

@@ -56,8 +56,14 @@ class SlowClassifier(Classifier):
         return res
 
 
+def fixture_classifier(ckpt) -> Classifier:
+    from genrelab.runtime import Runtime
+
+    return Classifier.from_pretrained(ckpt, runtime=Runtime.from_env(backend="torch"))
+
+
 def slow_app(ckpt, upload_dir=None, delay=0.2, **kwargs):
     from genrelab.web import create_app
 
-    clf = SlowClassifier(Classifier.from_checkpoint(ckpt, backend="torch"), delay=delay)
+    clf = SlowClassifier(fixture_classifier(ckpt), delay=delay)
     return create_app(model=clf, upload_dir=upload_dir, **kwargs), clf

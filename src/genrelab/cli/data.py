@@ -1,7 +1,7 @@
 """``genrelab data ...``: check, summarise, split and download datasets.
 
 - ``data check ROOT``: decode every audio file (parallel, progress bar); report corrupt, unreadable,
-  too-short, silent and duplicate files as a table and a CSV. Never modifies anything.
+  too-short, silent and duplicate files as a table (and a CSV with ``--csv FILE``). Never modifies anything.
 - ``data summary ROOT``: counts per label and split, durations, formats, sample rates.
 - ``data split ROOT --method ... --out MANIFEST``: make a seeded split and save its manifest.
 - ``data download NAME --to DIR``: resumable download, checksum check and extraction.
@@ -10,11 +10,12 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Optional
 
 import typer
+
+from genrelab.cli.show import shown
 
 data_app = typer.Typer(help="Datasets: check, summarise, split and download.", no_args_is_help=True)
 
@@ -29,24 +30,14 @@ def _console():
     return Console()
 
 
-def _default_csv(root: Path) -> Path:
-    """``./data-check-<root name>.csv``, or the temp folder when the current folder is inside ROOT."""
-    cwd = Path.cwd().resolve()
-    name = f"data-check-{root.resolve().name or 'root'}.csv"
-    r = root.resolve()
-    inside = cwd == r or r in cwd.parents
-    return (Path(tempfile.gettempdir()) if inside else cwd) / name
-
-
 # --------------------------------------------------------------------------- check
 @data_app.command("check")
 def check(
     root: Path = typer.Argument(..., help="A folder (searched recursively for audio files) or one file."),
     min_seconds: float = typer.Option(1.0, "--min-seconds", help="Files shorter than this are reported as too-short."),
     csv_path: Optional[Path] = typer.Option(
-        None, "--csv", help="Where to write the per-file CSV [default: ./data-check-<ROOT name>.csv; the temp "
-                            "folder when the current folder is inside ROOT]."),
-    no_csv: bool = typer.Option(False, "--no-csv", help="Write no CSV."),
+        None, "--csv", metavar="FILE", help="Also write the per-file report as a CSV here (none by default)."),
+    no_csv: bool = typer.Option(False, "--no-csv", hidden=True, help="Write no CSV (the default)."),
     jobs: int = typer.Option(0, "--jobs", "-j", help="Worker processes (0: one per CPU core)."),
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when any file has a problem."),
     show_ok: bool = typer.Option(False, "--all", help="List healthy files in the table too."),
@@ -60,11 +51,11 @@ def check(
 
     console = _console()
     if not root.exists():
-        console.print(f"[red]error:[/red] no such file or folder: {root}")
+        console.print(f"[red]error:[/red] no such file or folder: {shown(root)}")
         raise typer.Exit(2)
     files = list(audio.iter_audio_files(root))
     if not files:
-        console.print(f"no audio files under {root} (extensions: {', '.join(sorted(audio.AUDIO_EXTENSIONS))})")
+        console.print(f"no audio files under {shown(root)} (extensions: {', '.join(sorted(audio.AUDIO_EXTENSIONS))})")
         raise typer.Exit(0)
     with Progress(TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True) as bar:
@@ -73,15 +64,15 @@ def check(
                                   on_done=lambda _r: bar.advance(task), checksums=chk.find_checksums(root))
     counts = chk.summarize(reports)
     bad = [r for r in reports if not r.ok]
-    shown = reports if show_ok else bad
-    if shown:
+    listed = reports if show_ok else bad
+    if listed:
         table = Table(title=f"{len(bad)} problem file(s) of {len(reports)}" if bad else f"{len(reports)} file(s)")
         for col in ("file", "problem", "detail", "seconds"):
             table.add_column(col, overflow="fold")
-        for r in shown:
+        for r in listed:
             rel = _rel(r.path, root)
             style = "green" if r.ok else "red"
-            table.add_row(rel, f"[{style}]{r.status}[/{style}]", r.detail,
+            table.add_row(shown(rel), f"[{style}]{r.status}[/{style}]", shown(r.detail),
                           "" if r.duration is None else f"{r.duration:.1f}")
         console.print(table)
     console.print("summary: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -89,9 +80,9 @@ def check(
     if verified or any(r.checksum for r in reports):
         console.print(f"checksums: {verified} file(s) match the shipped list, "
                       f"{sum(r.checksum == 'mismatch' for r in reports)} differ")
-    if not no_csv:
-        out = chk.write_csv(reports, csv_path or _default_csv(root))
-        console.print(f"csv: {out}")
+    if csv_path is not None and not no_csv:
+        out = chk.write_csv(reports, csv_path)
+        console.print(f"csv: {shown(out)}")
     if strict and bad:
         raise typer.Exit(1)
 
@@ -128,7 +119,7 @@ def summary(
         index = load_dataset(kind, root)
         manifest = Split.from_csv(split) if split else None
     except GenrelabError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {shown(exc)}")
         raise typer.Exit(2) from None
     formats: Counter = Counter()
     rates: Counter = Counter()
@@ -236,12 +227,12 @@ def split_cmd(
         result = splits.make_split(index, method, ratios, seed, **opts)
         path = result.to_csv(out)
     except GenrelabError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {shown(exc)}")
         raise typer.Exit(2) from None
     console.print(f"{result.method}: " + ", ".join(f"{p} {n}" for p, n in result.sizes().items()))
     if result.info.get("missing"):
         console.print(f"listed but not in the dataset: {result.info['missing']}")
-    console.print(f"manifest: {path}")
+    console.print(f"manifest: {shown(path)}")
 
 
 # --------------------------------------------------------------------------- download
@@ -277,7 +268,7 @@ def download_cmd(
     try:
         arch = dl.resolve(name, url=url, checksum=checksum)
     except dl.DownloadError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {shown(exc)}")
         raise typer.Exit(2) from None
     console.print(f"{arch.name}: {arch.description}")
     with Progress(TextColumn(arch.filename), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
@@ -292,12 +283,12 @@ def download_cmd(
                               progress=progress, retries=retries)
         except dl.DownloadError as exc:
             bar.stop()
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {shown(exc)}")
             raise typer.Exit(1) from None
     if res.skipped_download:
-        console.print(f"already downloaded and verified: {res.archive}")
+        console.print(f"already downloaded and verified: {shown(res.archive)}")
     else:
-        console.print(f"downloaded{' and verified' if arch.checksum else ' (no checksum to verify)'}: {res.archive}")
+        console.print(f"downloaded{' and verified' if arch.checksum else ' (no checksum to verify)'}: {shown(res.archive)}")
     if extract:
         state = "already extracted" if res.skipped_extract else "extracted"
-        console.print(f"{state} into {to}: {', '.join(res.extracted) or '(nothing)'}")
+        console.print(f"{state} into {shown(to)}: {', '.join(res.extracted) or '(nothing)'}")

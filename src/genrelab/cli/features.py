@@ -4,8 +4,9 @@
   compute a whole dataset's features into the feature cache (parallel, progress bar, resumable,
   atomic writes, validated entries: zero-byte, truncated or corrupt entries are recomputed; failures
   reported and skipped).
-- ``features export-csv ROOT --out features_30_sec.csv [--segments 3]``: the 57 GTZAN features of
-  every audio file under ROOT in exactly the Kaggle layout (``filename,length,<57>,label``).
+- ``features export-csv ROOT --out features_30_sec.csv [--segments 3] [--max-seconds 60]``: the 57 GTZAN
+  features of every audio file under ROOT in exactly the Kaggle layout (``filename,length,<57>,label``),
+  of at most the first 60 s of each file (bounded memory); failing files are reported, the rest written.
 - ``features list``: the named feature presets.
 """
 
@@ -130,10 +131,17 @@ def export_csv(
     segments: Optional[float] = typer.Option(
         None, "--segments", help="Segment length in seconds (3: the features_3_sec.csv layout, 10 x 66,149 "
                                  "samples per clip). Default: one row per whole file."),
+    max_seconds: float = typer.Option(
+        60.0, "--max-seconds", help="Describe only the first SECONDS of each file (default 60: twice a GTZAN "
+                                    "clip; bounds memory: an hour-long file costs what a minute does). 0: whole "
+                                    "files (memory grows with their length)."),
     workers: int = typer.Option(0, "--workers", "-j", help="Worker processes (0: one per CPU core)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Write the 57 Kaggle GTZAN features of every file under ROOT as a Kaggle-layout CSV."""
+    """Write the 57 Kaggle GTZAN features of every file under ROOT as a Kaggle-layout CSV.
+
+    Files that fail (undecodable, truncated, too large) are listed and skipped; the other rows are written.
+    """
     from genrelab import audio
     from genrelab.features.gtzan57 import export_csv as _export
 
@@ -149,7 +157,8 @@ def export_csv(
     if not items:
         console.print(f"[red]error:[/red] no audio files under {root}")
         raise typer.Exit(2)
-    rep = _export(items, out, segments=segments, workers=_workers(workers), progress=not quiet)
+    rep = _export(items, out, segments=segments, workers=_workers(workers), progress=not quiet,
+                  max_seconds=max_seconds if max_seconds > 0 else None)
     console.print(f"{rep['rows']} rows from {rep['files']} files -> {rep['path']}"
                   + (f"; [yellow]{rep['failed']} failed[/yellow]" if rep["failed"] else ""))
     for _path, err in rep["errors"][:50]:

@@ -1,4 +1,5 @@
-"""``genrelab models``: list the model zoo, or describe one model (``--info NAME``)."""
+"""``genrelab models``: the shipped models (ready to classify) and the architectures of the registry (to train),
+or one model described (``--info NAME``)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,29 @@ def _shipped_names() -> list[str]:
         return []
 
 
+def _shipped_lines() -> list[str]:
+    """One line per shipped model: name, what it is, its genres (read from its ``model.json``)."""
+    import json
+
+    from genrelab import pretrained
+
+    lines = []
+    for name in _shipped_names():
+        try:
+            meta = json.loads((pretrained.path(name) / "model.json").read_text(encoding="utf-8"))
+            feat = meta.get("input", {}).get("spec", {}).get("feature", {})
+            what = f"{meta['model']['name']} on {feat.get('kind', '?')}" + (
+                f" ({feat['model']})" if feat.get("model") else "")
+            labels = meta.get("labels", [])
+            lines.append(f"{name:<10} {what}; {len(labels)} genres: {', '.join(labels)}")
+        except Exception as exc:  # a broken installation: say so, list the rest
+            lines.append(f"{name:<10} (unreadable: {type(exc).__name__})")
+    return lines
+
+
+TAGGERS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("models")
     def models(
@@ -46,9 +70,9 @@ def register(app: typer.Typer) -> None:
         n_classes: int = typer.Option(10, "--classes", "-n", min=1, help="Number of classes for the parameter counts."),
         family: Optional[str] = typer.Option(None, "--family", "-f", help="Only this family (qin, sirek, ...)."),
         markdown: bool = typer.Option(False, "--markdown", help="Print the Markdown table used in docs/models.md."),
-        as_json: bool = typer.Option(False, "--json", help="Print the list as JSON."),
+        as_json: bool = typer.Option(False, "--json", help="Print the architectures as JSON."),
     ) -> None:
-        """List every model with its family, kind, parameter count and input contract."""
+        """The shipped models (for classify / tag / serve --model) and every registered architecture (for train)."""
         from genrelab.models import registry, summary
         from genrelab.types import ConfigError
 
@@ -85,6 +109,13 @@ def register(app: typer.Typer) -> None:
 
             typer.echo(json.dumps(rows, indent=2, default=list))
             return
+        if not family:
+            typer.echo("Shipped models (genrelab classify / tag / serve --model NAME):")
+            for line in _shipped_lines() or ["(none installed)"]:
+                typer.echo(f"  {line}")
+            typer.echo(f"Music taggers (not genre classifiers; genrelab tags --model NAME): {', '.join(TAGGERS)}")
+            typer.echo("")
+            typer.echo("Architectures (untrained; genrelab train --model NAME):")
         header = ("name", "family", "kind", f"params ({n_classes} cl.)", "input contract")
         table = [header] + [
             (r["name"], r["family"], r["kind"], "-" if r["params"] is None else f"{r['params']:,}", r["contract"])
@@ -94,4 +125,4 @@ def register(app: typer.Typer) -> None:
         for row in table:
             cells = [str(c).ljust(w) if i != 3 else str(c).rjust(w) for i, (c, w) in enumerate(zip(row[:4], widths))]
             typer.echo("  ".join(cells + [str(row[4])]).rstrip())
-        typer.echo(f"\n{len(rows)} models. Details: genrelab models --info NAME")
+        typer.echo(f"\n{len(rows)} architectures. Details: genrelab models --info NAME")

@@ -40,35 +40,37 @@ def _top(scores: Any, labels: list[str], k: int) -> list[dict[str, Any]]:
     import numpy as np
 
     order = np.argsort(-np.asarray(scores), kind="stable")[:k]
-    return [{"tag": labels[i], "score": round(float(scores[i]), 4)} for i in order]
+    return [{"label": labels[i], "score": round(float(scores[i]), 4)} for i in order]
 
 
 def tag_files(
     files: list[Path], model: str = "MSD_musicnn", top_k: int = 5, segments: bool = False, backend: str = "auto",
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Tag audio files (or folders of them). Returns ``(results, errors)``; a file that cannot be read
-    goes to ``errors`` (``{"file", "error"}``) and the rest are still tagged."""
+    goes to ``errors`` (``{"path", "error"}``) and the rest are still tagged."""
     from genrelab import audio
-    from genrelab.features import musicnn as fm
+    from genrelab.musicnn.dsp import file_patches
+    from genrelab.musicnn.info import PATCH_SECONDS as seconds
+    from genrelab.musicnn.runtime import engine
+    from genrelab.runtime import Runtime
     from genrelab.types import AudioError
 
-    eng = fm.engine(model, backend=backend)
-    seconds = fm.PATCH_FRAMES * fm.HOP / fm.SAMPLE_RATE
+    eng = engine(model, Runtime.from_env(backend=None if backend == "auto" else backend))
     results: list[dict[str, Any]] = []
     errors: list[dict[str, str]] = []
     for root in files:
         paths = list(audio.iter_audio_files(root)) if Path(root).is_dir() else [Path(root)]
         if not paths:
-            errors.append({"file": str(root), "error": "no audio files found"})
+            errors.append({"path": str(root), "error": "no audio files found"})
         for path in paths:
             try:
-                x = fm.file_patches(path)
+                x = file_patches(path)
             except AudioError as exc:
-                errors.append({"file": str(path), "error": str(exc)})
+                errors.append({"path": str(path), "error": str(exc)})
                 continue
             taggram = eng.run(x, ("taggram",))["taggram"]
             item: dict[str, Any] = {
-                "file": str(path), "model": model, "n_segments": int(taggram.shape[0]),
+                "path": str(path), "model": model, "n_segments": int(taggram.shape[0]),
                 "tags": _top(taggram.mean(axis=0), eng.labels, top_k),
             }
             if segments:
@@ -84,13 +86,13 @@ def tag_files(
 def _csv(results: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "model", "segment", "start", "end", "rank", "tag", "score"])
+    w.writerow(["path", "model", "segment", "start", "end", "rank", "label", "score"])
     for r in results:
         for rank, t in enumerate(r["tags"], 1):
-            w.writerow([r["file"], r["model"], "all", "", "", rank, t["tag"], f"{t['score']:.4f}"])
+            w.writerow([r["path"], r["model"], "all", "", "", rank, t["label"], f"{t['score']:.4f}"])
         for s in r.get("segments", []):
             for rank, t in enumerate(s["tags"], 1):
-                w.writerow([r["file"], r["model"], s["index"], f"{s['start']:.3f}", f"{s['end']:.3f}", rank, t["tag"],
+                w.writerow([r["path"], r["model"], s["index"], f"{s['start']:.3f}", f"{s['end']:.3f}", rank, t["label"],
                             f"{t['score']:.4f}"])
     return buf.getvalue()
 
@@ -99,14 +101,14 @@ def _table(results: list[dict[str, Any]], model: str) -> Any:
     from rich.table import Table
 
     def fmt(tags: list[dict[str, Any]]) -> str:
-        return ", ".join(f"{t['tag']} ({t['score']:.2f})" for t in tags)
+        return ", ".join(f"{t['label']} ({t['score']:.2f})" for t in tags)
 
     table = Table(title=f"Top tags ({model})", show_lines=False)
     table.add_column("File", overflow="fold")
     table.add_column("Segment", justify="right")
     table.add_column("Tags (score)", overflow="fold")
     for r in results:
-        table.add_row(Path(r["file"]).name, "all", fmt(r["tags"]))
+        table.add_row(Path(r["path"]).name, "all", fmt(r["tags"]))
         for s in r.get("segments", []):
             table.add_row("", f"{s['start']:.0f}-{s['end']:.0f} s", fmt(s["tags"]))
     return table

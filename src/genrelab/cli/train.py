@@ -23,6 +23,13 @@ def register(app: typer.Typer) -> None:
     app.command("run")(run_cmd)
 
 
+def _interactive() -> bool:
+    """Progress bars only on a terminal: a run piped to a file or a pipe logs lines, not bar frames."""
+    import sys
+
+    return all(getattr(s, "isatty", lambda: False)() for s in (sys.stdout, sys.stderr))
+
+
 def _parse_value(text: str) -> Any:
     """``KEY=VALUE`` values: JSON when it parses (numbers, lists, true/false/null), else the string."""
     import yaml
@@ -46,7 +53,9 @@ def _parse_pairs(pairs: Optional[List[str]], what: str) -> dict[str, Any]:
 def _fail(msg: str, code: int = 2) -> None:
     from rich.console import Console
 
-    Console(stderr=True).print(f"[red]error:[/red] {msg}")
+    from genrelab.cli.show import shown
+
+    Console(stderr=True).print(f"[red]error:[/red] {shown(msg)}")
     raise typer.Exit(code)
 
 
@@ -61,7 +70,7 @@ def _ratios(text: Optional[str]) -> Any:
 
 # --------------------------------------------------------------------------- train
 def train_cmd(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `genrelab models list`)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `genrelab models`)."),
     model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help="Model argument KEY=VALUE (repeatable)."),
     pretrained_weights: Optional[Path] = typer.Option(None, "--pretrained-weights", help="ImageNet weight file (.pth/.safetensors) for ResNet/EfficientNet/VGG backbones."),
     feature: Optional[str] = typer.Option(None, "--feature", help='Replace the model\'s feature, as JSON (e.g. \'{"kind": "musicnn"}\' for a classic head on musicnn embeddings).'),
@@ -102,9 +111,11 @@ def train_cmd(
     precision: str = typer.Option("auto", "--precision", help="auto (16-mixed on GPU, 32 on CPU) or a Lightning precision."),
     accelerator: str = typer.Option("auto", "--accelerator", help="auto, cpu, gpu."),
     devices: str = typer.Option("auto", "--devices", help="auto, a count, or a list like 0,1."),
-    strategy: str = typer.Option("auto", "--strategy", help="auto, ddp, ..."),
+    strategy: str = typer.Option("auto", "--strategy", help="auto, ddp, ... (ddp: one process per device; see docs/scaling.md)."),
+    num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines in a DDP run (launch with torchrun or SLURM srun; see docs/scaling.md)."),
     num_workers: int = typer.Option(0, "--num-workers", help="DataLoader worker processes."),
     level: str = typer.Option("track", "--level", help="Headline scoring level in metrics.json: track or segment."),
+    test_curve: bool = typer.Option(False, "--test-curve", help="Also score the test part after every epoch (history test_loss/test_acc; for plots, never used to select or stop)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<model>]."),
     config: Optional[Path] = typer.Option(None, "--config", help="A JSON/YAML train config (other options are ignored)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
@@ -153,9 +164,10 @@ def train_cmd(
                           augment={} if augment else None, normalize=normalize),
                 optim=optim, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, monitor=monitor,
                 grad_clip=grad_clip, precision=precision, accelerator=accelerator, devices=dev, strategy=strategy,
-                level=level, out=str(out or Path("runs") / model), progress=not quiet,
+                num_nodes=num_nodes, level=level, test_curve=test_curve, out=str(out or Path("runs") / model),
+                progress=not quiet,
             ))
-        if quiet:
+        if quiet or not _interactive():
             cfg.progress = False
         from genrelab.training.trainer import train
 
@@ -171,28 +183,32 @@ def _print_result(run_dir: Path) -> None:
 
     if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
         return  # DDP worker processes: rank 0 reports
+    from rich.markup import escape
+
+    from genrelab.evaluation.record import load_record
+
     console = Console()
-    p = run_dir / "metrics.json"
-    if not p.exists():
+    if not (run_dir / "metrics.json").exists():
         console.print(f"run directory: {run_dir}")
         return
-    m = json.loads(p.read_text())
-    met = m.get("metrics") or {}
-    ci = (m.get("ci") or {}).get("accuracy") or {}
-    split = m.get("split") or {}
+    rec = load_record(run_dir)
+    met, ci, split = rec.metrics, rec.ci.get("accuracy") or {}, rec.split
     acc = met.get("accuracy")
-    line = f"{m.get('model')}: "
+    line = f"{rec.model}: "
     if acc is not None:
         line += f"{split.get('part', '?')} accuracy {acc:.3f}"
         if ci.get("low") is not None:
             line += f" (95% CI {ci['low']:.3f}-{ci['high']:.3f})"
-        line += f", macro F1 {met.get('f1_macro', float('nan')):.3f} [{m.get('level')} level, n={met.get('n')}]"
+        line += f", macro F1 {met.get('f1_macro', float('nan')):.3f} [{rec.level} level, n={met.get('n')}]"
     else:
         line += "no held-out part to score"
     leak = " LEAKY split" if split.get("leaky") else ""
-    from rich.markup import escape
-
     console.print(escape(line + f"; split {split.get('method')}{leak}"))
+    names = {"valid": "valid (selection)", "test": f"held-out ({split.get('part')})"}
+    parts = [f"{names.get(role, role)} {s['accuracy']:.3f}" for role, s in rec.scores.items()
+             if s.get("accuracy") is not None]
+    if len(parts) > 1:
+        console.print(escape("accuracy: " + ", ".join(parts)))
     console.print(f"run directory: {run_dir}")
 
 
@@ -226,7 +242,8 @@ def evaluate_cmd(
                         lists=str(lists) if lists else None, manifest=str(manifest) if manifest else None,
                         ratios=_ratios(ratios), split_seed=split_seed, allow_artist_leak=allow_artist_leak)
         out_dir = evaluate_checkpoint(checkpoint, dc, part=None if dc.split == "none" else part, out=out,
-                                      level=level, aggregation=aggregation, n_boot=n_boot, progress=not quiet)
+                                      level=level, aggregation=aggregation, n_boot=n_boot,
+                                      progress=not quiet and _interactive())
     except GenrelabError as exc:
         _fail(str(exc))
         return
@@ -258,16 +275,36 @@ def run_cmd(
         variables["data_root"] = str(data_root)
     try:
         rec = load_recipe(recipe, variables=variables, smoke=smoke)
+        if "data_root" not in variables and not list_runs:
+            found = _recipe_data_root(recipe, rec.variables.get("data_root"))
+            if found is not None:
+                variables["data_root"] = found
+                rec = load_recipe(recipe, variables=variables, smoke=smoke)
         if list_runs:
             for r in rec.select(only):
                 d = r.config
                 console.print(f"{r.name}: {d.model} {d.optim.optimizer} lr={d.optim.lr} bs={d.batch_size} "
                               f"epochs={d.epochs} split={d.data.split}")
             return
-        result = run_recipe(rec, out=out, only=only, force=force, progress=not quiet)
+        result = run_recipe(rec, out=out, only=only, force=force, progress=not quiet and _interactive())
     except GenrelabError as exc:
         _fail(str(exc))
         return
     console.print(result.summary_text())
     if result.failed:
         raise typer.Exit(1)
+
+
+def _recipe_data_root(recipe: Path, value: Optional[str]) -> Optional[str]:
+    """A relative ``${data_root}`` that does not exist from the current folder, found from the recipe's folder
+    (or the project folder above it) instead; a GenrelabError (once, before any run) when it is nowhere."""
+    from genrelab.types import ConfigError
+
+    if not value or Path(value).is_absolute() or Path(value).exists():
+        return None
+    here = recipe.resolve().parent
+    for base in (here, here.parent):
+        if (base / value).exists():
+            return str((base / value).resolve())
+    raise ConfigError(f"data root not found: {value} (tried from the current folder {Path.cwd()} and from the "
+                      f"recipe's folder {here}); pass --data-root PATH (or set GENRELAB_DATA_ROOT)")

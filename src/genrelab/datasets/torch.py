@@ -269,25 +269,43 @@ def apply_normalizer(ex: Examples | None, norm: Standardizer | None) -> Examples
 # --------------------------------------------------------------------------- torch side
 class EpochShuffleSampler:
     """Shuffles with ``seed + epoch`` (Lightning calls ``set_epoch``), so a resumed run sees the same
-    order as an uninterrupted one."""
+    order as an uninterrupted one.
 
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True):
+    Distributed (``num_replicas`` > 1): every rank draws the same epoch order and takes every
+    ``num_replicas``-th index from ``rank`` on (padded by repeating the first indices, as PyTorch's
+    ``DistributedSampler`` does), so step k of the ranks together sees exactly the examples of step k of
+    one process with ``num_replicas`` times the batch size: DDP runs with the same effective batch size as
+    a single-process run train on the same data in the same order.
+    """
+
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
         self.n, self.seed, self.shuffle, self.epoch = int(n), int(seed), bool(shuffle), 0
+        self.num_replicas, self.rank = max(1, int(num_replicas)), int(rank)
+        if not 0 <= self.rank < self.num_replicas:
+            raise ConfigError(f"rank {rank} outside 0..{self.num_replicas - 1}")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def __iter__(self) -> Iterator[int]:
+    def _order(self) -> list[int]:
         if not self.shuffle:
-            return iter(range(self.n))
+            return list(range(self.n))
         import torch
 
         g = torch.Generator()
         g.manual_seed(self.seed * 100_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        return torch.randperm(self.n, generator=g).tolist()
+
+    def __iter__(self) -> Iterator[int]:
+        order = self._order()
+        if self.num_replicas == 1:
+            return iter(order)
+        total = len(self) * self.num_replicas
+        order = (order * (total // max(1, self.n) + 1))[:total] if self.n else []
+        return iter(order[self.rank::self.num_replicas])
 
     def __len__(self) -> int:
-        return self.n
+        return -(-self.n // self.num_replicas)
 
 
 def tensor_dataset(ex: Examples):
@@ -299,7 +317,7 @@ def tensor_dataset(ex: Examples):
 
 
 def make_loader(ex: Examples, batch_size: int, *, shuffle: bool = False, seed: int = 0, num_workers: int = 0,
-                drop_last: bool = False):
+                drop_last: bool = False, num_replicas: int = 1, rank: int = 0):
     import torch
     from torch.utils.data import DataLoader
 
@@ -307,9 +325,9 @@ def make_loader(ex: Examples, batch_size: int, *, shuffle: bool = False, seed: i
     # the loader's own generator: creating an iterator must not draw from the global RNG (resume = same numbers)
     gen = torch.Generator()
     gen.manual_seed(seed)
-    sampler = EpochShuffleSampler(len(ds), seed=seed, shuffle=shuffle)
+    sampler = EpochShuffleSampler(len(ds), seed=seed, shuffle=shuffle, num_replicas=num_replicas, rank=rank)
     # drop a last batch of 1 in training: BatchNorm cannot train on a single example
-    drop = drop_last or (shuffle and len(ds) > batch_size and len(ds) % batch_size == 1)
+    drop = drop_last or (shuffle and len(sampler) > batch_size and len(sampler) % batch_size == 1)
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop,
                       persistent_workers=num_workers > 0, generator=gen)
 
@@ -331,14 +349,21 @@ class GenreDataModule(_lightning_datamodule_base()):  # type: ignore[misc]
         self.train_ex, self.val_ex, self.test_ex = train, val, test
         self.batch_size, self.num_workers, self.seed = int(batch_size), int(num_workers), int(seed)
 
-    def steps_per_epoch(self) -> int:
-        n = len(self.train_ex)
+    def _replicas(self) -> tuple[int, int]:
+        """(world size, global rank) of the Lightning run this module is attached to; (1, 0) outside one."""
+        trainer = getattr(self, "trainer", None)
+        return (int(trainer.world_size), int(trainer.global_rank)) if trainer is not None else (1, 0)
+
+    def steps_per_epoch(self, world_size: int = 1) -> int:
+        n = -(-len(self.train_ex) // max(1, world_size))
         full, rest = divmod(n, self.batch_size)
         drop = n > self.batch_size and rest == 1
         return max(1, full + (1 if rest and not drop else 0))
 
     def train_dataloader(self):
-        return make_loader(self.train_ex, self.batch_size, shuffle=True, seed=self.seed, num_workers=self.num_workers)
+        world, rank = self._replicas()  # sharded here (the trainer runs with use_distributed_sampler=False)
+        return make_loader(self.train_ex, self.batch_size, shuffle=True, seed=self.seed, num_workers=self.num_workers,
+                           num_replicas=world, rank=rank)
 
     def val_dataloader(self):
         if self.val_ex is None or not len(self.val_ex):

@@ -3,6 +3,6 @@
 * :mod:`~genrelab.evaluation.metrics` — ``compute_metrics``, ``bootstrap_ci``, ``fold_summary``
 * :mod:`~genrelab.evaluation.aggregate` — segment -> track (``aggregate_tracks``), ``evaluate_levels``
 * :mod:`~genrelab.evaluation.timing` — ``Timer``, ``throughput``, ``count_parameters``
-* :mod:`~genrelab.evaluation.record` — the ``metrics.json`` schema, ``make_record``, ``write_metrics_json``
+* :mod:`~genrelab.evaluation.record` — the run record (``metrics.json``): ``RunRecord``, ``load_record``, ``write_record``
 * :mod:`~genrelab.evaluation.plots` — PNG plots (curves, confusion, per-genre recall, comparison, genre sheet)
 """

@@ -57,9 +57,10 @@ class RecipeResult:
 
 
 def _accuracy(run_dir: Path) -> float | None:
+    from genrelab.evaluation.record import load_record
+
     try:
-        m = json.loads((run_dir / "metrics.json").read_text())
-        return (m.get("metrics") or {}).get("accuracy")
+        return load_record(run_dir).metrics.get("accuracy")
     except Exception:
         return None
 
@@ -67,7 +68,8 @@ def _accuracy(run_dir: Path) -> float | None:
 def run_recipe(recipe: Recipe, *, out: str | Path | None = None, only: Iterable[str] | None = None,
                force: bool = False, progress: bool = True, echo: Any = print) -> RecipeResult:
     from genrelab.training.data import prepare_data
-    from genrelab.training.trainer import train, write_json
+    from genrelab.training.finish import write_json
+    from genrelab.training.trainer import train
     from genrelab.models import registry
 
     out_dir = Path(out) if out else Path("runs") / (recipe.name + ("-smoke" if recipe.smoke else ""))

@@ -268,6 +268,96 @@ if _HAVE_NUMBA:
             out[i] = a * a + b * b
 
 
+if _HAVE_NUMBA:
+
+    @numba.njit(cache=True, nogil=True)
+    def _mel_rows(start, stop, X, lo, hi, W, amplitude, out):
+        """Mel bands of STFT frames ``start..stop`` of ``X`` ((batch * frames, bins) complex64, frame-major):
+        ``out[b, m, t] = sum_f W[m, f - lo[m]] * |X[b * frames + t, f]|**p`` with p = 1 (``amplitude``) or 2.
+        Only each filter's non-zero band ``lo[m]:hi[m]`` is visited."""
+        n_bins = X.shape[1]
+        n_mels = lo.shape[0]
+        frames = out.shape[2]
+        p = np.empty(n_bins, dtype=np.float32)
+        for r in range(start, stop):
+            b = r // frames
+            t = r - b * frames
+            if amplitude:
+                for f in range(n_bins):
+                    p[f] = abs(X[r, f])  # hypot: no underflow of tiny squares
+            else:
+                for f in range(n_bins):
+                    v = X[r, f]
+                    a = v.real
+                    c = v.imag
+                    p[f] = a * a + c * c
+            for m in range(n_mels):
+                acc = np.float32(0.0)
+                l0 = lo[m]
+                for f in range(l0, hi[m]):
+                    acc += W[m, f - l0] * p[f]
+                out[b, m, t] = acc
+
+
+def mel_bands(fb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A filter bank ``(n_mels, bins)`` as each filter's non-zero band: ``(lo, hi, weights (n_mels, max width))``."""
+    fb = np.asarray(fb, dtype=np.float32)
+    n_mels = fb.shape[0]
+    lo = np.zeros(n_mels, dtype=np.int64)
+    hi = np.zeros(n_mels, dtype=np.int64)
+    for m in range(n_mels):
+        nz = np.flatnonzero(fb[m])
+        if nz.size:
+            lo[m], hi[m] = nz[0], nz[-1] + 1
+    width = max(1, int((hi - lo).max()))
+    W = np.zeros((n_mels, width), dtype=np.float32)
+    for m in range(n_mels):
+        W[m, : hi[m] - lo[m]] = fb[m, lo[m]:hi[m]]
+    return lo, hi, W
+
+
+def mel_rows(X: np.ndarray, bands: tuple[np.ndarray, np.ndarray, np.ndarray], power: float = 2.0,
+             frames: int | None = None) -> np.ndarray:
+    """``fb @ |X|**power`` of frame-major complex64 STFT rows ``X`` ((batch * frames, bins); ``frames`` per
+    example, default all rows) with the filter bank given as :func:`mel_bands` -> ``(batch, n_mels, frames)``
+    float32 (``(n_mels, frames)`` when ``frames`` is None). ``power``: 1 or 2."""
+    X = np.ascontiguousarray(X)
+    rows = X.shape[0]
+    per = rows if frames is None else int(frames)
+    lo, hi, W = bands
+    out = np.empty((rows // per, lo.shape[0], per), dtype=np.float32)
+    if _HAVE_NUMBA:
+        _run_chunks(_mel_rows, rows, X, lo, hi, W, power == 1.0, out)
+    else:  # pragma: no cover - fallback
+        P = np.abs(X) if power == 1.0 else (X.real ** 2 + X.imag ** 2)
+        fb = np.zeros((lo.shape[0], X.shape[1]), dtype=np.float32)
+        for m in range(lo.shape[0]):
+            fb[m, lo[m]:hi[m]] = W[m, : hi[m] - lo[m]]
+        out[:] = np.einsum("mf,btf->bmt", fb, P.reshape(-1, per, X.shape[1]).astype(np.float32))
+    return out[0] if frames is None else out
+
+
+def mel_spectrum(X, bands: tuple[np.ndarray, np.ndarray, np.ndarray], power: float = 2.0):
+    """:func:`mel_rows` for a complex64 CPU STFT tensor ``(batch, bins, frames)`` (as ``torch.stft`` returns
+    it); returns a float32 tensor ``(batch, n_mels, frames)``, or None when this kernel does not apply (other
+    device, dtype or power: use torch).
+
+    One pass over the STFT computes each frame's power and only the filters' non-zero bands (a Slaney bank
+    of 128 mels over 1025 bins has ~1,100 non-zero weights of 131,000), instead of ``|X|**2`` (torch's complex
+    ``abs`` is slower than the STFT) and a dense matrix product.
+    """
+    import torch
+
+    if (not _HAVE_NUMBA or X.device.type != "cpu" or X.dtype != torch.complex64 or X.ndim != 3
+            or power not in (1.0, 2.0)):
+        return None
+    Xf = X.detach().transpose(-1, -2)
+    if not Xf.is_contiguous():
+        Xf = Xf.contiguous()
+    batch, frames, n_bins = Xf.shape
+    return torch.from_numpy(mel_rows(Xf.numpy().reshape(batch * frames, n_bins), bands, power, frames=frames))
+
+
 def power_spectrum(X):
     """``|X|**2`` of a complex torch tensor as float32 (a compiled loop on CPU; torch elsewhere).
 

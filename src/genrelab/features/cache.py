@@ -47,6 +47,20 @@ from genrelab.types import Track
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TMP_MARK = ".tmp-"
 _INDEX = "index.jsonl"
+#: temporary files older than this whose writer is on another machine (a cache shared over a network file system)
+#: are taken as left by a killed writer
+_FOREIGN_TMP_AGE_S = 24 * 3600
+
+
+def _host() -> str:
+    import socket
+
+    return _SAFE.sub("_", socket.gethostname())[:40] or "host"
+
+
+def _tmp_name(path: Path) -> str:
+    """``<stem>.tmp-<pid>-<host>-<ns><suffix>``: unique across processes and machines sharing the folder."""
+    return f"{path.stem}{_TMP_MARK}{os.getpid()}-{_host()}-{time.monotonic_ns()}{path.suffix}"
 
 
 def _as_spec(spec: InputSpec | FeatureConfig) -> InputSpec:
@@ -77,7 +91,7 @@ def npy_bytes(arr: np.ndarray) -> bytes:
 
 def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
     """Write ``data`` to ``path`` atomically (temporary file in the same folder + rename)."""
-    tmp = path.with_name(f"{path.stem}{_TMP_MARK}{os.getpid()}-{time.monotonic_ns()}{path.suffix}")
+    tmp = path.with_name(_tmp_name(path))
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -121,9 +135,7 @@ _HEAD_BYTES = 4096  # .npy headers of genrelab's arrays are 128 bytes; numpy all
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f"{path.name}{_TMP_MARK}{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode(), fsync=False)
 
 
 @dataclass
@@ -270,11 +282,22 @@ class FeatureCache:
         return arr
 
     def clean_temporary(self, spec: InputSpec | FeatureConfig) -> int:
-        """Remove temporary files left by killed writers (only those whose process is gone)."""
+        """Remove temporary files left by killed writers: this machine's whose process is gone, and other
+        machines' (a cache shared by several nodes) older than a day."""
         n = 0
+        host = _host()
         for p in self.directory(spec).glob(f"*{_TMP_MARK}*"):
-            m = re.search(re.escape(_TMP_MARK) + r"(\d+)", p.name)
+            m = re.search(re.escape(_TMP_MARK) + r"(\d+)-(?:(.+)-)?\d+", p.name)
             pid = int(m.group(1)) if m else -1
+            if m and m.group(2) and m.group(2) != host:  # another node's writer: its pid means nothing here
+                try:
+                    stale = time.time() - p.stat().st_mtime > _FOREIGN_TMP_AGE_S
+                except OSError:
+                    continue
+                if stale:
+                    p.unlink(missing_ok=True)
+                    n += 1
+                continue
             if pid != os.getpid() and not _pid_alive(pid):
                 p.unlink(missing_ok=True)
                 n += 1

@@ -465,15 +465,24 @@ def format_rows(filename: str, label: str | None, rows: Sequence[tuple[int, np.n
     return out
 
 
+#: Seconds of each file ``export_csv`` reads by default: twice a GTZAN clip (the Kaggle tables describe
+#: 30 s clips), so the rows of GTZAN-like clips are exact and an hour-long file costs what a minute does.
+EXPORT_MAX_SECONDS = 60.0
+
+
 def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, segments: float | None = None,
-               workers: int = 1, progress: bool = False) -> dict[str, Any]:
+               workers: int = 1, progress: bool = False,
+               max_seconds: float | None = EXPORT_MAX_SECONDS) -> dict[str, Any]:
     """Write the Kaggle-layout CSV (``filename,length,<57 columns>,label``) for ``(path, label)`` items.
 
     ``segments=None``: one row per file (``features_30_sec.csv``); ``segments=3``: rows
     ``<stem>.<i><ext>`` for 10 back-to-back 66,149-sample segments (``features_3_sec.csv``); other
     values: segments of that many seconds.
-    Files that fail to decode are skipped and listed in the returned report. The file is written
-    atomically (temporary file, then rename).
+    ``max_seconds``: only the first ``max_seconds`` of each file are decoded and described (the
+    ``length`` column says how many samples were used), which bounds memory and time per file whatever
+    the file or its header claims (None or 0: whole files, memory grows with their length).
+    Files that fail (undecodable, too short, out of memory, ...) are skipped and listed in the returned
+    report; the export goes on. The file is written atomically (temporary file, then rename).
     """
     import csv
     import os
@@ -481,7 +490,7 @@ def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, 
     items = [(Path(p), lab) for p, lab in items]
     results: list[list[list[Any]] | None] = [None] * len(items)
     errors: list[tuple[str, str]] = []
-    args = [(str(p), segments) for p, _ in items]
+    args = [(str(p), segments, max_seconds or None) for p, _ in items]
 
     def _handle(i: int, res: tuple[list[tuple[int, np.ndarray]] | None, str | None]) -> None:
         rows, err = res
@@ -498,7 +507,12 @@ def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, 
 
             _preload(gtzan57_spec())
             with worker_pool(workers) as ex:
-                for i, res in enumerate(ex.map(_rows_for_file, args)):
+                futures = [ex.submit(_rows_for_file, a) for a in args]
+                for i, fut in enumerate(futures):
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
+                        res = (None, f"{items[i][0]}: worker failed ({type(exc).__name__}: {exc})")
                     _handle(i, res)
                     if prog:
                         prog.advance(task)
@@ -522,16 +536,20 @@ def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, 
     return {"path": str(out), "files": len(items), "rows": n_rows, "failed": len(errors), "errors": errors}
 
 
-def _rows_for_file(arg: tuple[str, float | None]) -> tuple[list[tuple[int, np.ndarray]] | None, str | None]:
+def _rows_for_file(arg: tuple) -> tuple[list[tuple[int, np.ndarray]] | None, str | None]:
     from genrelab import audio
     from genrelab.types import GenrelabError
 
-    path, segments = arg
+    path, segments, max_seconds = arg
     try:
-        y, sr = audio.load(path, sr=22050)
+        y, sr = audio.load(path, sr=22050, duration=max_seconds)
         return segment_rows(y, sr, segments), None
     except (GenrelabError, ValueError) as exc:
         return None, str(exc)
+    except MemoryError:
+        return None, f"{path}: out of memory (use a smaller --max-seconds)"
+    except Exception as exc:  # noqa: BLE001 - one bad file never aborts the export
+        return None, f"{path}: {type(exc).__name__}: {exc}"
 
 
 class _NoProgress:
@@ -553,5 +571,5 @@ def _progress(enabled: bool, total: int, label: str):
 __all__ = [
     "GTZAN57", "GTZAN57_COLUMNS", "CSV_HEADER", "KAGGLE_3SEC_SAMPLES", "KAGGLE_3SEC_SEGMENTS",
     "gtzan57_features", "reference_features", "gtzan57_spec", "gtzan57_3sec_spec", "qin_lstm_spec",
-    "segment_rows", "export_csv",
+    "segment_rows", "export_csv", "EXPORT_MAX_SECONDS",
 ]

@@ -89,32 +89,31 @@ class SpectrogramImage(FeatureConfig):
                               n_mels=self.n_mels, fmax=self.fmax, ref="max", top_db=self.top_db)
 
     def render(self, mel_db: np.ndarray) -> np.ndarray:
-        """Image of dB spectrogram(s) ``(mels, frames)`` or ``(batch, mels, frames)``."""
-        import torch
-
-        x = torch.as_tensor(np.asarray(mel_db, dtype=np.float32))
+        """Image of dB spectrogram(s) ``(mels, frames)`` or ``(batch, mels, frames)`` (numpy; torch only for
+        bilinear resampling)."""
+        x = np.asarray(mel_db, dtype=np.float32)
         single = x.ndim == 2
         if single:
             x = x[None]
-        lo = x.amin(dim=(1, 2), keepdim=True)
-        hi = x.amax(dim=(1, 2), keepdim=True)
-        x = (x - lo) / torch.clamp(hi - lo, min=1e-12)
-        x = torch.flip(x, dims=(1,))  # low frequencies at the bottom
+        lo = x.min(axis=(1, 2), keepdims=True)
+        hi = x.max(axis=(1, 2), keepdims=True)
+        x = (x - lo) / np.maximum(hi - lo, np.float32(1e-12))
+        x = x[:, ::-1]  # low frequencies at the bottom
         if self.interpolation == "nearest":
-            ri = torch.from_numpy(_nearest_index(x.shape[1], self.height))
-            ci = torch.from_numpy(_nearest_index(x.shape[2], self.width))
-            x = x[:, ri][:, :, ci]
+            x = x[:, _nearest_index(x.shape[1], self.height)][:, :, _nearest_index(x.shape[2], self.width)]
         else:
-            x = torch.nn.functional.interpolate(x[:, None], size=(self.height, self.width), mode="bilinear",
-                                                align_corners=False)[:, 0]
-        x = x.clamp(0.0, 1.0)
+            import torch
+
+            x = torch.nn.functional.interpolate(torch.from_numpy(np.ascontiguousarray(x))[:, None],
+                                                size=(self.height, self.width), mode="bilinear",
+                                                align_corners=False)[:, 0].numpy()
+        x = np.clip(x, 0.0, 1.0)
         if self.channels == 1:
             img = x[:, None]
         else:
-            lut = torch.from_numpy(_lut(self.cmap))
-            idx = torch.clamp((x * 255.0 + 0.5).long(), 0, 255)  # matplotlib's 256-colour quantisation
-            img = lut[idx].permute(0, 3, 1, 2)[:, : self.channels]
-        out = img.contiguous().numpy().astype(np.float32, copy=False)
+            idx = np.clip((x * np.float32(255.0) + np.float32(0.5)).astype(np.int64), 0, 255)  # matplotlib's 256 colours
+            img = _lut(self.cmap)[idx].transpose(0, 3, 1, 2)[:, : self.channels]
+        out = np.ascontiguousarray(img, dtype=np.float32)
         return out[0] if single else out
 
     def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:

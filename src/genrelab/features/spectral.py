@@ -27,7 +27,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from genrelab.features._kernels import power_spectrum
+from genrelab.features import fastmel
+from genrelab.features._kernels import mel_spectrum, power_spectrum
 from genrelab.features.config import FeatureConfig, InputSpec, register_feature
 from genrelab.types import ConfigError
 
@@ -35,38 +36,35 @@ from genrelab.types import ConfigError
 
 
 def resolve_device(device: str | None = None) -> str:
-    """``None``/"auto" -> ``$GENRELAB_FEATURE_DEVICE`` if set, else "cuda" when available, else "cpu"."""
-    import os
+    """``None``/"auto" -> ``$GENRELAB_FEATURE_DEVICE`` if set, else "cuda" when available, else "cpu".
 
-    import torch
+    torch is not imported to find out when this Linux machine has no NVIDIA driver (a CPU extraction
+    process then never pays torch's import, ~1.3 s of CPU)."""
+    import os
+    import sys
 
     if device in (None, "", "auto"):
         env = os.environ.get("GENRELAB_FEATURE_DEVICE", "").strip()
         if env and env != "auto":
             return env
+        if ("torch" not in sys.modules and sys.platform.startswith("linux")
+                and not os.path.exists("/proc/driver/nvidia/version")):
+            return "cpu"
+        import torch
+
         return "cuda" if torch.cuda.is_available() else "cpu"
     return str(device)
 
 
-@functools.lru_cache(maxsize=32)
 def _window_np(n_fft: int, win_length: int) -> np.ndarray:
-    """librosa's ``get_window("hann", win_length, fftbins=True)`` centred in ``n_fft``."""
-    n = np.arange(win_length)
-    w = 0.5 - 0.5 * np.cos(2.0 * np.pi * n / win_length)
-    if win_length < n_fft:
-        left = (n_fft - win_length) // 2
-        w = np.pad(w, (left, n_fft - win_length - left))
-    return w
+    """librosa's ``get_window("hann", win_length, fftbins=True)`` centred in ``n_fft`` (float32, cached)."""
+    return fastmel.hann(n_fft, win_length)
 
 
-@functools.lru_cache(maxsize=32)
 def mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None, htk: bool,
                 norm: str | None) -> np.ndarray:
-    """``librosa.filters.mel`` (float32, (n_mels, 1 + n_fft // 2)), cached."""
-    import librosa
-
-    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk,
-                               norm=norm, dtype=np.float32)
+    """``librosa.filters.mel`` (float32, (n_mels, 1 + n_fft // 2)), cached (:func:`fastmel.mel_filters`)."""
+    return fastmel.mel_filters(sr, n_fft, n_mels, fmin, fmax, htk, norm)
 
 
 def _as_batch(y: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -147,6 +145,20 @@ def per_clip(fn, y):
         return torch.cat(list(ex.map(lambda i: fn(y[i:i + 1]), range(n))), dim=0)
 
 
+def per_clip_np(fn, y: np.ndarray) -> np.ndarray:
+    """``fn`` (numpy, one clip) on each clip of a batch ``(batch, n)``, stacked; clips spread over genrelab's
+    kernel threads (scipy.fft, numpy and the numba kernels release the GIL)."""
+    from genrelab.features import _kernels
+
+    k = min(y.shape[0], _kernels.get_num_threads())
+    if k <= 1:
+        return np.stack([fn(row) for row in y])
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=k) as ex:
+        return np.stack(list(ex.map(fn, y)))
+
+
 def _check_ref(ref) -> None:
     if ref != "max":
         try:
@@ -212,18 +224,44 @@ class MelSpectrogram(_TorchFeature):
         if self.n_fft <= 0 or self.hop_length <= 0 or self.n_mels <= 0:
             raise ConfigError("n_fft, hop_length and n_mels must be positive")
 
+    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
+        """``(n,)`` or ``(batch, n)`` float32 audio -> ``(n_mels, frames)`` (batch axis kept when given).
+
+        On CPU: numpy + scipy.fft + the fused mel kernel (:mod:`genrelab.features.fastmel`, no torch);
+        elsewhere (or for pad modes / powers it does not cover): torch."""
+        if not self.numpy_path(device):
+            return super().compute(y, device=device)
+        yb, squeeze = _as_batch(np.asarray(y, dtype=np.float32))
+        out = per_clip_np(self.compute_np, yb)
+        return out[0] if squeeze else out
+
+    def numpy_path(self, device: str | None = None) -> bool:
+        return (self.power in (1.0, 2.0) and fastmel.supported_pad(self.pad_mode)
+                and resolve_device(device) == "cpu")
+
+    def compute_np(self, y: np.ndarray) -> np.ndarray:
+        """One clip ``(n,)`` -> ``(n_mels, frames)`` float32 with numpy/scipy (see :meth:`compute`)."""
+        M = fastmel.mel_spectrogram(y, self.sample_rate, self.n_fft, self.hop_length, self.win_length, self.n_mels,
+                                    self.fmin, self.fmax, self.htk, self.norm, self.center, self.pad_mode, self.power)
+        return fastmel.power_to_db(M, self.ref, self.amin, self.top_db) if self.db else M
+
     def mel_power(self, yt):
         """Mel spectrogram (not dB) of a tensor batch ``(batch, n)``."""
         import torch
 
         X = stft_torch(yt, self.n_fft, self.hop_length, self.win_length, self.center, self.pad_mode)
-        S = X.abs()
-        if self.power != 1.0:
-            S = S ** 2 if self.power == 2.0 else S ** self.power
-        fb = torch.from_numpy(mel_filters(self.sample_rate, self.n_fft, self.n_mels, float(self.fmin),
-                                          None if self.fmax is None else float(self.fmax), self.htk,
-                                          self.norm)).to(S.device)
-        return torch.matmul(fb, S)
+        fb_args = (self.sample_rate, self.n_fft, self.n_mels, float(self.fmin),
+                   None if self.fmax is None else float(self.fmax), self.htk, self.norm)
+        M = mel_spectrum(X, fastmel.mel_bands(*fb_args), self.power)  # CPU: one fused pass over the STFT
+        if M is not None:
+            return M
+        if self.power == 2.0:
+            S = power_spectrum(X)
+        else:
+            S = X.abs()
+            if self.power != 1.0:
+                S = S ** self.power
+        return torch.matmul(torch.from_numpy(mel_filters(*fb_args)).to(S.device), S)
 
     def compute_tensor(self, y):
         """Torch in, torch out (on the input's device): ``(batch, n) -> (batch, n_mels, frames)``."""
@@ -341,6 +379,22 @@ class MFCC(_TorchFeature):
                               htk=self.htk, center=self.center, pad_mode=self.pad_mode, db=True, ref=self.ref,
                               amin=self.amin, top_db=self.top_db)
 
+    def compute(self, y: np.ndarray, device: str | None = None) -> np.ndarray:
+        """Like :meth:`MelSpectrogram.compute`: numpy on CPU, torch elsewhere."""
+        mel = self._mel()
+        if not mel.numpy_path(device):
+            return super().compute(y, device=device)
+        yb, squeeze = _as_batch(np.asarray(y, dtype=np.float32))
+        out = per_clip_np(self.compute_np, yb)
+        return out[0] if squeeze else out
+
+    def compute_np(self, y: np.ndarray) -> np.ndarray:
+        M = _dct_matrix(self.n_mels, self.n_mfcc, self.dct_type, self.dct_norm) @ self._mel().compute_np(y)
+        if self.lifter > 0:
+            k = np.arange(1, self.n_mfcc + 1, dtype=np.float32)
+            M = M * (1 + (self.lifter / 2) * np.sin(np.pi * k / self.lifter)).astype(np.float32)[:, None]
+        return np.ascontiguousarray(M.T) if self.time_major else M
+
     def compute_tensor(self, y):
         import torch
 
@@ -399,5 +453,5 @@ def feng_stft_spec() -> InputSpec:
 
 __all__ = [
     "MelSpectrogram", "Spectrogram", "MFCC", "saintfelix_mfcc_spec", "feng_stft", "feng_stft_spec",
-    "stft_torch", "power_to_db_torch", "mel_filters", "resolve_device", "SAINTFELIX_SLICE_SAMPLES",
+    "stft_torch", "power_to_db_torch", "mel_filters", "resolve_device", "SAINTFELIX_SLICE_SAMPLES", "per_clip_np",
 ]

@@ -5,6 +5,9 @@
   as an uninterrupted one.
 - :class:`History` writes ``history.csv`` (epoch, train_loss, val_loss, train_acc, val_acc, lr)
   after every epoch; its rows travel in the resume checkpoint.
+- :class:`TestCurve` scores the test part after every epoch (``test_loss``, ``test_acc`` columns of
+  the history) for studies that plot test curves; plots only: nothing monitors or selects on it.
+- :class:`KillAfterEpoch` is a test hook (tests pass it to ``train(callbacks=[...])``).
 - :class:`BestWeights` keeps a CPU copy of the weights with the best monitored score (also in the
   resume checkpoint) so the published checkpoint is the best epoch, not the last.
 - :class:`ResumeCheckpoint` writes ``last.ckpt`` (Lightning's own trainer state: weights,
@@ -31,7 +34,7 @@ import torch
 from lightning.pytorch.callbacks import Callback, Checkpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from genrelab.evaluation.record import HISTORY_COLUMNS
+from genrelab.evaluation.record import HISTORY_COLUMNS, TEST_CURVE_COLUMNS
 from genrelab.fileio import atomic_write_bytes
 
 HISTORY_FIELDS = (*HISTORY_COLUMNS, "lr", "time_s")
@@ -62,11 +65,50 @@ class EpochSeed(Callback):
         seed_all(self.seed * 7919 + 1000 * (trainer.current_epoch + 1) + trainer.global_rank)
 
 
+class TestCurve(Callback):
+    """Loss and accuracy of the model on the test part after every training epoch (for plots only).
+
+    Runs in eval mode without gradients over a fixed-order loader, after validation and before
+    :class:`History` writes the row, so it changes neither the weights nor any random stream (the
+    next epoch re-seeds everything anyway). Its values are never logged to Lightning: early
+    stopping and best-epoch selection cannot see them.
+    """
+
+    def __init__(self, loader: Any, class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0):
+        self.loader = loader
+        self.class_weights = class_weights
+        self.label_smoothing = float(label_smoothing)
+        self.last: dict[str, float | None] = {}
+
+    @torch.no_grad()
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        import torch.nn.functional as F
+
+        was_training = pl_module.training
+        pl_module.eval()
+        total, loss_sum, correct = 0, 0.0, 0
+        weight = None if self.class_weights is None else self.class_weights.to(pl_module.device)
+        try:
+            for batch in self.loader:
+                x, y = batch[0].to(pl_module.device), batch[1].to(pl_module.device)
+                logits = pl_module(x).float()
+                n = int(y.shape[0])
+                loss = F.cross_entropy(logits, y, weight=weight, label_smoothing=self.label_smoothing)
+                loss_sum += float(loss) * n
+                correct += int((logits.argmax(dim=1) == y).sum())
+                total += n
+        finally:
+            pl_module.train(was_training)
+        self.last = {"test_loss": loss_sum / total if total else None, "test_acc": correct / total if total else None}
+
+
 class History(Callback):
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, test_curve: TestCurve | None = None):
         self.path = Path(path)
         self.rows: list[dict[str, Any]] = []
         self._t0: float | None = None
+        self.test_curve = test_curve
+        self.fields = (*HISTORY_COLUMNS, *(TEST_CURVE_COLUMNS if test_curve else ()), "lr", "time_s")
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         import time
@@ -80,6 +122,8 @@ class History(Callback):
         row: dict[str, Any] = {"epoch": trainer.current_epoch + 1}
         for k in ("train_loss", "val_loss", "train_acc", "val_acc"):
             row[k] = _scalar(m.get(k))
+        if self.test_curve is not None:
+            row.update({k: _scalar(self.test_curve.last.get(k)) for k in TEST_CURVE_COLUMNS})
         row["lr"] = _scalar(trainer.optimizers[0].param_groups[0]["lr"]) if trainer.optimizers else None
         row["time_s"] = round(time.perf_counter() - self._t0, 4) if self._t0 is not None else None
         self.rows = [r for r in self.rows if r["epoch"] < row["epoch"]] + [row]
@@ -88,10 +132,10 @@ class History(Callback):
 
     def write(self) -> None:
         buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(HISTORY_FIELDS), extrasaction="ignore")
+        w = csv.DictWriter(buf, fieldnames=list(self.fields), extrasaction="ignore")
         w.writeheader()
         for r in self.rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in HISTORY_FIELDS})
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in self.fields})
         atomic_write_bytes(self.path, buf.getvalue().encode())
 
     def state_dict(self) -> dict[str, Any]:
@@ -143,8 +187,9 @@ class SimulatedCrash(RuntimeError):
 class KillAfterEpoch(Callback):
     """Test hook: crash at the start of epoch ``n + 1`` (after epoch n's resume checkpoint was written).
 
-    ``GENRELAB_TEST_KILL_AFTER_EPOCH=n`` SIGKILLs the process (nothing runs after it, like a power
-    cut); ``GENRELAB_TEST_CRASH_AFTER_EPOCH=n`` raises :class:`SimulatedCrash` (in-process tests).
+    Tests inject it with ``train(..., callbacks=[KillAfterEpoch(n, mode)])``: ``mode="kill"`` SIGKILLs
+    the process (nothing runs after it, like a power cut); ``mode="raise"`` raises
+    :class:`SimulatedCrash` (in-process tests).
     """
 
     def __init__(self, n: int, mode: str = "kill"):

@@ -109,6 +109,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     class_weights: bool = False  # weight the loss by inverse class frequency
     level: str = "track"  # level of the headline metrics in metrics.json: track | segment
+    test_curve: bool = False  # score the test part after every epoch (history test_loss/test_acc; plots only)
     aggregation: str = "mean"
     n_boot: int = 1000
     out: str = "runs/run"

@@ -44,10 +44,10 @@ def evaluate_checkpoint(
 
     from genrelab import checkpoint as ck
     from genrelab.datasets.torch import apply_normalizer, build_examples
-    from genrelab.evaluation.record import make_record, write_metrics_json
+    from genrelab.evaluation.record import RunRecord, part_scores, write_record
     from genrelab.evaluation.timing import Timer, count_parameters
     from genrelab.training.data import load_tracks, split_tracks
-    from genrelab.training.trainer import score, write_json
+    from genrelab.training.finish import headline, score, write_json
     from genrelab.types import LabelSet
 
     ckpt_dir = resolve_checkpoint(checkpoint_path)
@@ -80,26 +80,21 @@ def evaluate_checkpoint(
     kind = loaded.kind
     res = score(loaded.model, kind, ex, loaded.labels, level=level, aggregation=aggregation, n_boot=n_boot,
                 seed=seed, batch_size=batch_size)
-    one_per_track = len(ex) == ex.n_tracks
-    lvl = "track" if one_per_track else level
-    levels = res["levels"]
-    metrics = levels["track"] if lvl == "track" else levels["segment"]
-    other = {k: v for k, v in levels.items() if k != ("track" if lvl == "track" else "segment")}
-    if one_per_track:  # whole-clip examples: nothing is aggregated
-        metrics, other = {**metrics, "aggregation": None}, {}
+    lvl, metrics, other = headline(res["levels"], level, len(ex) == ex.n_tracks)
     train_meta = loaded.train or {}
     out_dir = Path(out) if out else ckpt_dir.parent / "eval" / f"{name}-{part}"
-    rec = make_record(
+    rec = RunRecord.from_metrics(
         metrics, model=loaded.model_name, level=lvl, aggregation=metrics.get("aggregation") if lvl == "track" else None,
         run=out_dir.name, optimizer=(train_meta.get("optim") or {}).get("optimizer", "-"),
         epochs=train_meta.get("epochs"), best_epoch=train_meta.get("best_epoch"),
         train_time_s=train_meta.get("train_time_s"), n_params=count_parameters(loaded.model),
         inference_items_per_s=res["throughput_items_per_s"], dataset=name, feature=spec.feature.kind,
         split={**split_info, "part": part}, levels=other, checkpoint=str(ckpt_dir),
+        scores={part: part_scores(metrics)},
         extra={"unknown_label_tracks": unknown, "skipped_tracks": getattr(ex, "skipped", []),
                "feature_time_s": t_feat.elapsed, "evaluated": "genrelab evaluate"},
     )
-    write_metrics_json(out_dir, rec)
+    write_record(out_dir, rec)
     write_json(out_dir / "config.json", {"evaluate": {"checkpoint": str(ckpt_dir), "part": part, "level": level,
                                                       "aggregation": aggregation, "n_boot": n_boot, "seed": seed},
                                          "data": json.loads(json.dumps(data.__dict__, default=str))})

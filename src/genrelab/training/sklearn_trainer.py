@@ -17,6 +17,7 @@ import numpy as np
 
 from genrelab.training.config import TrainConfig
 from genrelab.training.data import PreparedData
+from genrelab.training.finish import TrainInfo, finish_run, write_json
 from genrelab.types import ConfigError
 
 
@@ -52,8 +53,6 @@ def _make(entry: Any, n_classes: int, model_args: dict[str, Any], params: dict[s
 
 
 def train_sklearn(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path) -> Path:
-    from genrelab.training.trainer import finish_run, write_json
-
     Xtr = data.train.X.reshape(len(data.train), -1)
     ytr = data.train.y
     grid = _grid((cfg.sklearn or {}).get("param_grid"))
@@ -75,12 +74,7 @@ def train_sklearn(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Pat
             best_model, best_acc, best_params = model, (acc if acc is not None else -1.0), params
     train_time = time.perf_counter() - t0
     write_json(run_dir / "selection.json", {"grid": rows, "selected": best_params})
-    # history.csv: one "epoch" (a fit) for the plots
-    r = next(x for x in rows if x["params"] == best_params)
-    (run_dir / "history.csv").write_text(
-        "epoch,train_loss,val_loss,train_acc,val_acc,lr,time_s\n"
-        f"1,,,{r['train_acc']},{'' if r['val_acc'] is None else r['val_acc']},,{train_time:.4f}\n")
-    info = {"optimizer": "-", "lr": None, "batch_size": None, "scheduler": None, "epochs": 1, "best_epoch": 1,
-            "epochs_to_best": 1, "train_time_s": train_time, "selected_params": best_params,
-            "n_candidates": len(grid)}
+    # no history.csv: a scikit-learn fit has no epochs (reports draw no training curves for it)
+    info = TrainInfo(optimizer="-", epochs=None, train_time_s=train_time,
+                     extra={"selected_params": best_params, "n_candidates": len(grid)})
     return finish_run(cfg, entry, data, run_dir, best_model, info)

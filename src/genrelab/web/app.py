@@ -87,13 +87,13 @@ def _error(status: int, detail: str, problem: str, headers: Optional[dict] = Non
 
 def result_json(res: Any, filename: str) -> dict:
     """The API body for one classification result: ``to_dict()`` as the library writes it (field names
-    included), without the server-side path and error fields, with the upload's name. The one place where
-    the JSON answer is shaped."""
-    body = dict(res.to_dict(full=True))
-    for key in ("path", "error", "error_kind"):
+    included), with ``path`` the upload's name (never the server's temporary file) and without the error
+    fields (errors are answered with a status code). The one place where the JSON answer is shaped."""
+    body = dict(res.to_dict())
+    for key in ("error", "error_kind"):
         body.pop(key, None)
     body.setdefault("timeline", None)
-    body["filename"] = filename
+    body["path"] = filename
     return body
 
 
@@ -107,13 +107,17 @@ def _audio_error(exc: AudioError, name: str) -> JSONResponse:
 
 # --------------------------------------------------------------------------- OpenAPI models (documentation)
 class ClassifyResponse(BaseModel):
-    """The answer: the fields of ``ClassificationResult.to_dict()`` plus ``filename`` and ``spectrogram``."""
+    """The answer: :meth:`genrelab.inference.ClassificationResult.to_dict` (``path`` is the uploaded file's
+    name), plus ``spectrogram``."""
 
     model_config = ConfigDict(extra="allow")
-    filename: str
-    top: list[dict] = Field(description="the top-k genres with their probabilities")
+    path: str = Field(description="the uploaded file's name")
+    label: Optional[str] = Field(None, description="the most likely genre")
+    score: Optional[float] = None
+    top: list[dict] = Field(description="the top-k genres with their probabilities (label, score)")
     probabilities: dict[str, float] = Field(description="every genre the model knows, with its probability")
-    timeline: Optional[list[dict]] = Field(None, description="one entry per window: start, end, genre, probability")
+    timeline: Optional[list[dict]] = Field(None, description="one entry per window: start, end, label, score, "
+                                                             "probabilities")
     duration: Optional[float] = None
     spectrogram: Optional[dict] = Field(None, description="only with spectrogram=true: PNG data URL and axes")
 
@@ -131,13 +135,15 @@ _UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-da
 
 # --------------------------------------------------------------------------- the app
 def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None,
-               upload_dir: Union[str, os.PathLike, None] = None, backend: str = "auto",
+               upload_dir: Union[str, os.PathLike, None] = None, runtime: Any = None,
                budget: Optional[Budget] = None, slots: Optional[int] = None, queue: Optional[int] = None,
                docs: Optional[bool] = None):
     """The FastAPI app for ``model`` (a :class:`Classifier`, a shipped model name or a checkpoint folder).
 
     ``max_upload_bytes``: larger uploads get 413 (default 50 MB, env ``GENRELAB_MAX_UPLOAD_MB``).
     ``upload_dir``: where uploads are written while they are classified (default: the system temp dir).
+    ``runtime``: the :class:`genrelab.runtime.Runtime` a model given by name runs with (default: the
+    environment's, read once here).
     ``budget``: per-request limits (:class:`Budget`, env ``GENRELAB_MAX_AUDIO_SECONDS``, ...).
     ``slots``/``queue``: classifications at once (default: CPU cores) and requests waiting (default 4 x slots).
     ``docs``: serve the interactive ``/docs`` page (loads assets from a CDN; default off, env ``GENRELAB_DOCS``).
@@ -146,6 +152,7 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
     from contextlib import asynccontextmanager
 
     from genrelab.inference import Classifier
+    from genrelab.runtime import Runtime
 
     if max_upload_bytes is None:
         env = os.environ.get("GENRELAB_MAX_UPLOAD_MB")
@@ -155,6 +162,7 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
     if docs is None:
         docs = os.environ.get("GENRELAB_DOCS", "").strip().lower() in ("1", "true", "yes", "on")
     gate = Gate(slots, queue)
+    rt = runtime if runtime is not None else Runtime.from_env()
     state: dict[str, Any] = {"clf": model if isinstance(model, Classifier) else None}
     load_lock = threading.Lock()
 
@@ -162,7 +170,7 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
         if state["clf"] is None:
             with load_lock:
                 if state["clf"] is None:
-                    state["clf"] = Classifier.from_checkpoint(model, backend=backend)
+                    state["clf"] = Classifier.from_pretrained(model, runtime=rt)
         return state["clf"]
 
     @asynccontextmanager
@@ -208,7 +216,7 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
                 if head.duration > budget.max_audio_seconds:
                     return _error(413, f"{name} is {head.duration / 60:.1f} min long; this server classifies at "
                                        f"most {budget.max_audio_seconds / 60:g} min per upload", "too-long")
-                windows = head.duration / max(clf.hop_seconds, 1e-3) if timeline else clf.patches_per_track
+                windows = head.duration / _timeline_step(clf) if timeline else clf.patches_per_track
                 if windows > budget.max_windows:
                     return _error(413, f"{name} would need {windows:.0f} windows; this server classifies at most "
                                        f"{budget.max_windows} per upload (try timeline=false)", "too-long")
@@ -263,6 +271,15 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
                 upload.delete()
 
     return app
+
+
+def _timeline_step(clf: Any) -> float:
+    """Seconds between timeline entries: a patch for pooled-patch models (musicnn), else the window hop."""
+    spec, sr = clf.spec, clf.sample_rate
+    patch = getattr(spec.feature, "patch_samples", None)
+    if patch and not getattr(spec, "segmented", False):
+        return patch / sr
+    return max(float(getattr(spec, "hop_seconds", None) or clf.window_seconds), 1e-3)
 
 
 def _spectrogram(clf: Any, path: str, duration: Optional[float]) -> Optional[dict]:

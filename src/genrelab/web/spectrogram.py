@@ -26,7 +26,7 @@ class MelParams:
 def mel_params(feature: Any, sample_rate: int) -> MelParams:
     """The mel parameters of a model's feature (musicnn: its own constants; others: their attributes)."""
     if getattr(feature, "kind", "") in ("musicnn", "musicnn-mel"):
-        from genrelab.features import musicnn as m
+        from genrelab.musicnn import info as m  # the musicnn input representation's constants
 
         return MelParams(m.SAMPLE_RATE, m.N_FFT, m.HOP, m.N_MELS)
     hop = getattr(feature, "hop_length", None) or getattr(feature, "hop", None)

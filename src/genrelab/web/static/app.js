@@ -48,7 +48,8 @@ function renderAnswer(data) {
   const top = topOf(data);
   const best = top.length ? top[0] : ["?", 0];
   $("answer").replaceChildren(el("span", "", best[0] + " "),
-    el("small", "", pct(best[1]) + " · " + data.filename + (data.duration ? " · " + mmss(data.duration) : "")));
+    el("small", "", pct(best[1]) + " · " + (data.path ?? data.filename) +
+      (data.duration ? " · " + mmss(data.duration) : "")));
 }
 
 function renderBars(data) {

@@ -1,15 +1,20 @@
-"""Read TensorFlow (V2 "tensor bundle") checkpoints without TensorFlow.
+"""Pretrained musicnn weights: the TF1 checkpoints of the ``musicnn`` wheel, read without TensorFlow,
+converted to this port's layout and cached as safetensors.
 
-A checkpoint prefix ``P`` is two files:
+**Reading** (:func:`read_checkpoint`). A TF (V2 "tensor bundle") checkpoint prefix ``P`` is two files:
+``P.index``, an SSTable (the LevelDB table format) mapping each variable name to a ``BundleEntryProto``
+(dtype, shape, shard, byte offset and size in the data file, CRC32C; the empty key holds a
+``BundleHeaderProto``), and ``P.data-SSSSS-of-NNNNN``, the raw little-endian tensor bytes. Only the few
+protobuf fields needed are decoded, by hand, so neither TensorFlow nor ``protobuf`` is required.
+Optimizer slots and bookkeeping variables are dropped unless asked for.
 
-- ``P.index``: an SSTable (the LevelDB table format) mapping each variable name to a
-  ``BundleEntryProto`` (dtype, shape, shard, byte offset and size in the data file, CRC32C);
-  the empty key holds a ``BundleHeaderProto`` (number of shards, endianness, version).
-- ``P.data-SSSSS-of-NNNNN``: the raw little-endian tensor bytes, back to back.
+**Converting** (:func:`convert_tf_weights`). TF kernels are HWIO (PyTorch wants OIHW); the mid-end's TF
+conv2d over (time, channels-as-width) is a Conv1d; dense kernels are transposed.
 
-Only the few protobuf fields we need are decoded, by hand (the wire format is tiny), so neither
-TensorFlow nor the ``protobuf`` package is required. Optimizer slots (Adam moments, beta powers)
-and bookkeeping variables (``global_step``) are dropped by :func:`read_checkpoint` unless asked for.
+**Caching** (:func:`pretrained_state_dict`). The checkpoint folder comes from the installed ``musicnn``
+package, else from its wheel downloaded into the cache (:mod:`genrelab.musicnn.wheel`); the converted
+state dict is written once, atomically, to :func:`~genrelab.musicnn.info.weights_path` with the conversion
+version and the source's fingerprint, and rebuilt when either changes.
 
     >>> tensors = read_checkpoint(".../musicnn/MSD_musicnn/")   # doctest: +SKIP
     >>> tensors["dense/kernel"].shape                          # doctest: +SKIP
@@ -20,12 +25,16 @@ from __future__ import annotations
 
 import re
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from genrelab.types import CheckpointError
+from genrelab.musicnn import info
+from genrelab.musicnn.info import CONVERSION_VERSION, PRETRAINED, MusicnnUnavailable, check_model_name
+from genrelab.types import CheckpointError, ConfigError
 
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48
@@ -281,3 +290,161 @@ def read_checkpoint(path: str | Path, include_slots: bool = False) -> dict[str, 
         arr = np.frombuffer(blob, dtype=dt, count=count, offset=e.offset).reshape(e.shape)
         out[name] = arr.astype(dt.newbyteorder("="), copy=True)
     return out
+
+
+# --------------------------------------------------------------------------- TF -> PyTorch conversion
+def _conv2d(w: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(w.transpose(3, 2, 0, 1))  # HWIO -> OIHW
+
+
+def _conv1d_from_full_width(w: np.ndarray) -> np.ndarray:
+    # mid-end: a TF conv2d (7, C, 1, O) over (time, channels-as-width, 1) is a Conv1d (O, C, 7).
+    return np.ascontiguousarray(w[:, :, 0, :].transpose(2, 1, 0))
+
+
+def _bn(tf: dict[str, np.ndarray], tf_name: str, pt_name: str) -> dict[str, np.ndarray]:
+    return {
+        f"{pt_name}.weight": tf[f"{tf_name}/gamma"],
+        f"{pt_name}.bias": tf[f"{tf_name}/beta"],
+        f"{pt_name}.running_mean": tf[f"{tf_name}/moving_mean"],
+        f"{pt_name}.running_var": tf[f"{tf_name}/moving_variance"],
+    }
+
+
+def _bn_name(i: int) -> str:
+    return "batch_normalization" if i == 0 else f"batch_normalization_{i}"
+
+
+def _conv_name(i: int) -> str:
+    return "conv2d" if i == 0 else f"conv2d_{i}"
+
+
+def convert_tf_weights(tf: dict[str, np.ndarray], arch: str) -> dict[str, np.ndarray]:
+    """Map TF variable names/layouts (see ``musicnn/models.py``) to this module's state dict."""
+    sd: dict[str, np.ndarray] = {}
+    if arch == "musicnn":
+        sd.update(_bn(tf, _bn_name(0), "input_bn"))
+        branches = [f"timbral.{i}" for i in range(2)] + [f"temporal.{i}" for i in range(3)]
+        for i, name in enumerate(branches):  # TF creation order: conv2d..conv2d_4, batch_normalization_1.._5
+            sd[f"{name}.conv.weight"] = _conv2d(tf[f"{_conv_name(i)}/kernel"])
+            sd[f"{name}.conv.bias"] = tf[f"{_conv_name(i)}/bias"]
+            sd.update(_bn(tf, _bn_name(i + 1), f"{name}.bn"))
+        for j in range(3):
+            sd[f"midend_conv.{j}.weight"] = _conv1d_from_full_width(tf[f"{_conv_name(5 + j)}/kernel"])
+            sd[f"midend_conv.{j}.bias"] = tf[f"{_conv_name(5 + j)}/bias"]
+            sd.update(_bn(tf, _bn_name(6 + j), f"midend_bn.{j}"))
+        sd.update(_bn(tf, _bn_name(9), "pool_bn"))
+        sd["dense.weight"] = np.ascontiguousarray(tf["dense/kernel"].T)
+        sd["dense.bias"] = tf["dense/bias"]
+        sd.update(_bn(tf, _bn_name(10), "dense_bn"))
+        sd["out.weight"] = np.ascontiguousarray(tf["dense_1/kernel"].T)
+        sd["out.bias"] = tf["dense_1/bias"]
+    elif arch == "vgg":
+        sd.update(_bn(tf, _bn_name(0), "input_bn"))
+        for i in range(5):
+            sd[f"convs.{i}.weight"] = _conv2d(tf[f"{i + 1}CNN/kernel"])
+            sd[f"convs.{i}.bias"] = tf[f"{i + 1}CNN/bias"]
+            sd.update(_bn(tf, _bn_name(i + 1), f"bns.{i}"))
+        sd["out.weight"] = np.ascontiguousarray(tf["dense/kernel"].T)
+        sd["out.bias"] = tf["dense/bias"]
+    else:
+        raise ConfigError(f"unknown musicnn architecture {arch!r}")
+    unused = set(tf) - _used_tf_names(arch, tf)
+    if unused:
+        raise ConfigError(f"checkpoint variables not mapped to the {arch} port: {sorted(unused)}")
+    return {k: np.asarray(v, dtype=np.float32) for k, v in sd.items()}
+
+
+def _used_tf_names(arch: str, tf: dict[str, np.ndarray]) -> set[str]:
+    n_bn = 11 if arch == "musicnn" else 6
+    names = {f"{_bn_name(i)}/{v}" for i in range(n_bn) for v in ("gamma", "beta", "moving_mean", "moving_variance")}
+    if arch == "musicnn":
+        names |= {f"{_conv_name(i)}/{v}" for i in range(8) for v in ("kernel", "bias")}
+        names |= {"dense/kernel", "dense/bias", "dense_1/kernel", "dense_1/bias"}
+    else:
+        names |= {f"{i}CNN/{v}" for i in range(1, 6) for v in ("kernel", "bias")} | {"dense/kernel", "dense/bias"}
+    return names
+
+
+# --------------------------------------------------------------------------- checkpoints and the cache
+def checkpoint_dir(model: str, cache_dir: Path | None = None, download: bool = True) -> Path:
+    """The TF checkpoint folder of pretrained ``model``: the installed ``musicnn`` package's, else the one
+    extracted from its wheel in the cache, downloading the wheel first when needed and ``download``."""
+    found = info.source_dir(model, cache_dir)
+    if found is not None:
+        return found
+    pkg = info.installed_package_dir()
+    if pkg is not None:
+        raise MusicnnUnavailable(f"the musicnn package at {pkg} has no {model} checkpoint (.index/.data files); "
+                                 f"reinstall it with: {info.PIP_HINT}")
+    if not download:
+        raise MusicnnUnavailable(f"the pretrained {model} weights are not available offline; install them with: "
+                                 f"{info.PIP_HINT}  (no TensorFlow needed)")
+    from genrelab.musicnn import wheel
+
+    return wheel.fetch_checkpoints(cache_dir)[model]
+
+
+_WEIGHTS_LOCK = threading.Lock()
+_WEIGHTS_MEMO: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def pretrained_state_dict(model: str, cache_dir: Path | None = None) -> dict[str, Any]:
+    """The PyTorch state dict of pretrained ``model``; converted from the TF checkpoint on first use
+    and cached as safetensors (:func:`~genrelab.musicnn.info.weights_path`)."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save
+
+    from genrelab.fileio import atomic_write_bytes
+
+    check_model_name(model)
+    path = info.weights_path(model, cache_dir)
+    key = (model, str(path))
+    with _WEIGHTS_LOCK:
+        if key not in _WEIGHTS_MEMO:
+            src = info.source_dir(model, cache_dir)
+            fingerprint = info.source_fingerprint(src) if src is not None else None
+            state = None
+            if path.is_file():
+                try:
+                    with safe_open(str(path), "pt") as f:
+                        meta = f.metadata() or {}
+                    if meta.get("conversion") == CONVERSION_VERSION and fingerprint in (None, meta.get("source")):
+                        state = load_file(str(path))
+                except Exception:  # unreadable cache: rebuild it
+                    state = None
+            if state is None:
+                ckpt = checkpoint_dir(model, cache_dir)
+                arrays = convert_tf_weights(read_checkpoint(ckpt), PRETRAINED[model]["arch"])
+                state = {k: torch.from_numpy(v) for k, v in arrays.items()}
+                blob = save(state, metadata={"conversion": CONVERSION_VERSION, "source": info.source_fingerprint(ckpt),
+                                             "model": model, "from": str(ckpt)})
+                try:
+                    atomic_write_bytes(path, blob, fsync=False)
+                except OSError:  # read-only cache: still usable from memory
+                    pass
+            _WEIGHTS_MEMO[key] = state
+        return {k: v.clone() for k, v in _WEIGHTS_MEMO[key].items()}
+
+
+def load_pretrained(model: str, n_classes: int | None = 50, cache_dir: Path | None = None) -> Any:
+    """The pretrained tagger ``model`` in eval mode. ``n_classes=None`` drops the tag layer; another
+    number than the model's 50 tags leaves a new, untrained tag layer."""
+    from genrelab.musicnn.network import build_net
+
+    net = build_net(model, n_classes if n_classes else None)
+    state = pretrained_state_dict(model, cache_dir)
+    if n_classes != len(PRETRAINED[model]["labels"]):
+        state = {k: v for k, v in state.items() if not k.startswith("out.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith("out.")]
+    if missing or unexpected:
+        raise ConfigError(f"{model}: converted weights do not fit the port (missing {missing}, unexpected {unexpected})")
+    return net.eval()
+
+
+def describe_weights(cache_dir: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Where each pretrained model's converted weights are cached, and whether they are there yet."""
+    return {m: {"cache": str(info.weights_path(m, cache_dir)), "cached": info.weights_path(m, cache_dir).is_file()}
+            for m in PRETRAINED}
