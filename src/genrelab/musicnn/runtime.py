@@ -203,7 +203,9 @@ def export_onnx(model: str, net: Any = None, path: str | Path | None = None, cac
 
 
 def _onnx_index_path(model: str, cache_dir: Path | None) -> Path:
-    return info.cache_root(cache_dir) / f"{model}.onnx.json"
+    """The index of the export of this version (its own name, so that genrelab versions sharing a cache do
+    not overwrite each other's index and re-export at every switch)."""
+    return info.cache_root(cache_dir) / f"{model}.onnx-v{EXPORT_VERSION}-opset{_opset()}.json"
 
 
 def _weights_digest(path: Path) -> str:
