@@ -17,7 +17,7 @@ from typing import Iterable, Optional
 
 import typer
 
-from genrelab.cli.show import shown
+from genrelab.cli.show import printable, shown
 
 
 class Format(str, Enum):
@@ -315,7 +315,7 @@ def classify_command(
 def _summary(results, failures, console) -> None:
     from rich.table import Table
 
-    counts = Counter(r.genre for r in results if not r.error)
+    counts = Counter(r.label for r in results if not r.error)
     if counts:
         t = Table(title="genres", header_style="bold")
         t.add_column("genre")
@@ -346,10 +346,10 @@ def export_command(
         path = resolve_model(model_ref(model))
         meta = checkpoint.read_meta(path)
     except GenrelabError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {printable(exc)}", err=True)
         raise typer.Exit(2)
     if meta["model"].get("kind") == "sklearn":
-        typer.echo(f"error: {path} holds a scikit-learn model; ONNX export covers PyTorch models", err=True)
+        typer.echo(f"error: {printable(path)} holds a scikit-learn model; ONNX export covers PyTorch models", err=True)
         raise typer.Exit(2)
     target = Path(out or (path / "model.onnx"))
     from genrelab.export import export_onnx
@@ -358,9 +358,9 @@ def export_command(
     try:
         export_onnx(ckpt.model, tuple(ckpt.contract.input_shape), target, metadata={"labels": json.dumps(ckpt.labels)})
     except GenrelabError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {printable(exc)}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"wrote {target}")
+    typer.echo(f"wrote {printable(target)}")
 
 
 # --------------------------------------------------------------------------- serve
