@@ -137,7 +137,7 @@ def main() -> None:
             ])
             return
         t0 = time.perf_counter()
-        clf = Classifier.from_checkpoint(args.model)
+        clf = Classifier.from_pretrained(args.model)
         res["load_s"] = time.perf_counter() - t0
         res["backend"] = clf.backend_name
         first = clf.classify(clip)
@@ -200,7 +200,7 @@ def _backend_compare(model: str, clip: Path, repeat: int) -> dict:
     from genrelab import audio
     from genrelab.inference import Classifier
 
-    clf = Classifier.from_checkpoint(model)
+    clf = Classifier.from_pretrained(model)
     out: dict = {}
     if clf.spec.feature.kind == "musicnn":
         from genrelab.musicnn.dsp import log_mel, patches
@@ -220,8 +220,10 @@ def _backend_compare(model: str, clip: Path, repeat: int) -> dict:
             out[f"{be}_clip_s"] = _time(lambda: eng.run(x, (clf.spec.feature.layer,)), repeat)
     elif clf.meta.get("model", {}).get("kind") == "torch":
         out["compare_what"] = "whole classify call"
+        from genrelab.runtime import Runtime
+
         for be in ("torch", "onnx"):
-            c = Classifier.from_checkpoint(model, backend=be)
+            c = Classifier.from_pretrained(model, runtime=Runtime.from_env(backend=be))
             c.classify(clip)
             out[f"{be}_clip_s"] = _time(lambda: c.classify(clip), repeat)
     return out

@@ -16,11 +16,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("GENRELAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+#: Under CI (``CI=true``) the shared data must be there: a missing folder fails the integration tests instead of
+#: skipping every one of them (a suite that skips all its real-data tests is not a passing suite).
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
 def shared_path(*parts: str) -> Path:
-    """A path under the shared data folder; skips the test when it is absent."""
+    """A path under the shared data folder; skips the test when it is absent (fails under ``CI=true``)."""
     p = SHARED_DATA.joinpath(*parts)
     if not p.exists():
-        pytest.skip(f"shared data not found: {p} (set GENRELAB_SHARED_DATA)")
+        msg = f"shared data not found: {p} (set GENRELAB_SHARED_DATA)"
+        if IN_CI:
+            pytest.fail(msg + "; CI=true requires it", pytrace=False)
+        pytest.skip(msg)
     return p
 
 

@@ -363,14 +363,14 @@ def test_tags_cli(tmp_path):
     data = json.loads(res.stdout)
     r = data["results"][0]
     assert data["model"] == "MSD_musicnn" and r["n_segments"] == 10 and len(r["segments"]) == 10
-    top = [t["tag"] for t in r["tags"]]
+    top = [t["label"] for t in r["tags"]]
     assert len(top) == 5 and {"metal", "heavy metal", "hard rock"} & set(top)
     assert all(0 <= t["score"] <= 1 for t in r["tags"])
     out = tmp_path / "tags.csv"
     res = runner.invoke(app, ["tags", str(clip), "-m", "MTT_musicnn", "-f", "csv", "-o", str(out), "-k", "3"])
     assert res.exit_code == 0, res.output
     lines = out.read_text().splitlines()
-    assert lines[0] == "file,model,segment,start,end,rank,tag,score" and len(lines) == 4
+    assert lines[0] == "path,model,segment,start,end,rank,label,score" and len(lines) == 4
     res = runner.invoke(app, ["tags", str(clip), str(tmp_path / "missing.wav")])
     assert res.exit_code == 1 and "metal.00001.wav" in res.stdout and "missing" in res.output
 

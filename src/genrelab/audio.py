@@ -31,7 +31,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -546,34 +546,53 @@ def _stream_ffmpeg(path: Path, sr: int | None, block_seconds: float) -> Iterator
 def stream_segments(
     path: str | Path, sr: int, seconds: float, hop_seconds: float | None = None, block_seconds: float = 60.0,
 ) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(start_seconds, segment)`` over a whole file with bounded memory.
+    """Yield ``(start_seconds, segment)`` over a whole file with bounded memory (see :func:`segments_of_blocks`).
 
-    Segments are ``seconds`` long every ``hop_seconds`` (default: back to back); the final partial
-    segment is zero-padded when it holds at least half a segment of audio (a file shorter than one
-    segment yields one padded segment).
+    Segments are ``seconds`` long every ``hop_seconds`` (default: back to back).
     """
     seg_len = int(round(seconds * sr))
     hop = int(round((hop_seconds or seconds) * sr))
+    blocks = stream(path, sr, block_seconds=max(block_seconds, 2 * seconds))
+    for start, seg in segments_of_blocks(blocks, seg_len, hop):
+        yield start / sr, seg
+
+
+def segments_of_blocks(blocks: Iterable[np.ndarray], seg_len: int, hop: int | None = None,
+                       skip: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield ``(start_sample, segment)`` of the signal made of consecutive ``blocks``, holding one block and
+    one segment at most: ``seg_len`` samples every ``hop`` (default: back to back), starting ``skip`` samples
+    in (starts count from the signal's start). The final partial segment is zero-padded when it holds at
+    least half a segment of audio (a signal shorter than one segment yields one padded segment)."""
+    hop = hop or seg_len
     if seg_len <= 0 or hop <= 0:
         raise ValueError("segment length and hop must be positive")
     buf = np.zeros(0, dtype=np.float32)
     consumed = 0  # samples dropped from the front of buf
-    next_start = 0
-    for block in stream(path, sr, block_seconds=max(block_seconds, 2 * seconds)):
-        buf = np.concatenate([buf, block])
+    next_start = skip
+    for block in blocks:
+        buf = np.concatenate([buf, np.asarray(block, dtype=np.float32)])
         while next_start + seg_len <= consumed + buf.size:
             check_cancelled()
             a = next_start - consumed
-            yield next_start / sr, buf[a:a + seg_len].copy()
+            yield next_start, buf[a:a + seg_len].copy()
             next_start += hop
         drop = min(next_start - consumed, buf.size)
         if drop > 0:
             buf = buf[drop:]
             consumed += drop
     tail = consumed + buf.size - next_start
-    if tail >= seg_len // 2 or (next_start == 0 and tail > 0):
+    if tail >= seg_len // 2 or (next_start == skip and tail > 0):
         a = next_start - consumed
-        yield next_start / sr, crop_or_pad(buf[a:], seg_len)
+        yield next_start, crop_or_pad(buf[a:], seg_len)
+
+
+def first_sound(path: str | Path) -> bool:
+    """Whether a file has any sound (a block that is not :func:`is_silent`), decoding at its own rate (no
+    resampling) only until the first such block: a silent file is found without any model work."""
+    for block in stream(path, None, block_seconds=20.0):
+        if block.size and not is_silent(block):
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- files

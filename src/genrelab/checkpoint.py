@@ -49,10 +49,28 @@ class Checkpoint:
     extra: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    #: what runs the model (:mod:`genrelab.predictors`): set by :func:`load`
+    predictor: Any = None
+    #: "torch" or "sklearn"
+    kind: str = "torch"
+    #: the whole ``model.json``
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def kind(self) -> str:
-        return registry.get(self.model_name).kind
+    def backend(self) -> str:
+        """Which predictor runs the model: torch, onnx, sklearn or linear."""
+        return getattr(self.predictor, "name", "?")
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Probabilities ``(n, n_labels)`` for model-ready examples ``(n, *input_shape)`` (before normalisation:
+        the checkpoint's normaliser is applied here), ``batch_size`` examples per call."""
+        if self.predictor is None:
+            raise CheckpointError("this checkpoint object was not made by checkpoint.load (no predictor)")
+        x = np.asarray(x, dtype=np.float32)
+        if self.normalizer is not None:
+            x = self.normalizer.transform(x)
+        out = [self.predictor.predict_proba(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        return np.concatenate(out) if out else np.zeros((0, len(self.labels)))
 
 
 def versions() -> dict[str, str]:
@@ -274,41 +292,120 @@ def _without_pretrained_init(cls: type, args: dict[str, Any]) -> dict[str, Any]:
     return args
 
 
-def load(path: str | Path, map_location: str = "cpu") -> Checkpoint:
-    """Load a checkpoint folder: rebuilds the model from the registry and loads its weights."""
-    path = Path(path)
-    if path.name == META_FILE:
-        path = path.parent
-    meta = read_meta(path)
+def _verified_weights(path: Path, meta: dict[str, Any]) -> tuple[Path, bytes]:
+    """The weights file's bytes, checked against the SHA-256 that ``model.json`` records."""
     weights = path / meta["weights"]["file"]
     if not weights.exists():
         raise CheckpointError(f"{path}: weights file {weights.name} is missing")
     data = weights.read_bytes()
     if hashlib.sha256(data).hexdigest() != meta["weights"]["sha256"]:
         raise CheckpointError(f"{weights}: checksum does not match model.json (incomplete or mixed checkpoint)")
+    return weights, data
+
+
+def _normalizer(meta: dict[str, Any], data: bytes) -> Standardizer | None:
+    """The checkpoint's normaliser: arrays in ``model.json`` (scikit-learn) or under ``__norm__.`` in the
+    safetensors file (read with numpy: no torch)."""
+    cfg = meta.get("normalization")
+    if not cfg:
+        return None
+    if "normalization_arrays" in meta or meta["model"].get("kind") == "sklearn":
+        arrays = {k: np.asarray(v, dtype=np.float32) for k, v in meta.get("normalization_arrays", {}).items()}
+    else:
+        from safetensors.numpy import load as load_arrays
+
+        arrays = {k[len(_NORM_PREFIX):]: v for k, v in load_arrays(data).items() if k.startswith(_NORM_PREFIX)}
+    return Standardizer.from_state(cfg, arrays)
+
+
+def _torch_model(meta: dict[str, Any], data: bytes, weights: Path, map_location: str) -> Any:
+    from safetensors.torch import load as load_tensors
+
     name, args = meta["model"]["name"], meta["model"].get("args", {})
     entry = registry.get(name)
-    labels = list(meta["labels"])
-    norm_cfg = meta.get("normalization")
-    if entry.kind == "sklearn":
-        model = _trusted_sklearn_load(data, weights)
-        norm_arrays = {k: np.asarray(v, dtype=np.float32) for k, v in meta.get("normalization_arrays", {}).items()}
-    else:
-        from safetensors.torch import load as load_tensors
+    tensors = load_tensors(data)
+    state = {k: v for k, v in tensors.items() if not k.startswith(_NORM_PREFIX)}
+    model = entry.build(len(meta["labels"]), **_without_pretrained_init(entry.cls, args))
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{weights}: weights do not fit model {name!r}: {exc}") from None
+    return model.to(map_location).eval()
 
-        tensors = load_tensors(data)
-        norm_arrays = {k[len(_NORM_PREFIX):]: v.numpy() for k, v in tensors.items() if k.startswith(_NORM_PREFIX)}
-        state = {k: v for k, v in tensors.items() if not k.startswith(_NORM_PREFIX)}
-        model = entry.build(len(labels), **_without_pretrained_init(entry.cls, args))
+
+def _predictor(path: Path, meta: dict[str, Any], data: bytes, weights: Path, runtime: Any, model: Any) -> tuple[Any, Any]:
+    """``(model, predictor)`` for ``runtime``: the fast paths first (an ONNX export, the numpy twin of a linear
+    head: neither imports torch nor scikit-learn), else the real model (exported/cached for next time)."""
+    from genrelab import predictors as P
+
+    kind = meta["model"].get("kind", "torch")
+    labels = list(meta["labels"])
+    sha = meta["weights"]["sha256"]
+    if kind == "sklearn":
+        head_file = P.linear_head_path(runtime.cache_dir, sha)
+        if model is None and runtime.onnx_allowed:
+            fast = P.read_linear_head(head_file, len(labels))
+            if fast is not None:
+                return None, fast
+        model = model if model is not None else _trusted_sklearn_load(data, weights)
+        if runtime.onnx_allowed and not head_file.exists():
+            head = P.LinearPredictor.from_sklearn(model, labels)
+            if head is not None:
+                P.write_linear_head(head_file, head)
+        return model, P.SklearnPredictor(model, labels)
+    onnx_ok = runtime.onnx_allowed and P.onnxruntime_available()
+    if runtime.backend == "onnx" and not onnx_ok:
+        raise CheckpointError("backend 'onnx' needs onnxruntime (pip install onnxruntime)")
+    if onnx_ok:
+        found = P.find_onnx(path, meta, runtime.cache_dir)
+        if found is not None:
+            return model, P.OnnxPredictor(found, runtime.threads)
+        model = model if model is not None else _torch_model(meta, data, weights, "cpu")
         try:
-            model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{weights}: weights do not fit model {name!r}: {exc}") from None
-        model.to(map_location).eval()
-    normalizer = Standardizer.from_state(norm_cfg, norm_arrays) if norm_cfg else None
+            from genrelab.export import export_onnx
+
+            out = export_onnx(model, tuple(meta["input"].get("input_shape", ())), P.onnx_cache_path(runtime.cache_dir, sha),
+                              metadata={"labels": json.dumps(labels)})
+            return model, P.OnnxPredictor(out, runtime.threads)
+        except Exception as exc:  # this model does not export: PyTorch still works
+            if runtime.backend == "onnx":
+                raise CheckpointError(f"{path}: ONNX export failed: {exc}") from exc
+    model = model if model is not None else _torch_model(meta, data, weights, "cpu")
+    return model, P.TorchPredictor(model, runtime.threads)
+
+
+def load(path: str | Path, map_location: str = "cpu", *, runtime: Any = None) -> Checkpoint:
+    """Load a checkpoint folder: the one loader of genrelab (training, evaluation, inference, export).
+
+    Without ``runtime``: rebuilds the model from the registry (a PyTorch module on ``map_location``, or the
+    scikit-learn estimator) and loads its weights; ``predict_proba`` runs it. With a
+    :class:`~genrelab.runtime.Runtime`, ``predict_proba`` runs on the backend it asks for: ONNX Runtime from
+    an existing or freshly cached export, the numpy twin of a logistic-regression head, or the model itself;
+    on the fast paths ``model`` stays None and neither torch nor scikit-learn is imported.
+    The weights' SHA-256 is always checked against ``model.json``.
+    """
+    path = Path(path)
+    if path.name == META_FILE:
+        path = path.parent
+    meta = read_meta(path)
+    weights, data = _verified_weights(path, meta)
+    name, args = meta["model"]["name"], meta["model"].get("args", {})
+    kind = meta["model"].get("kind", "torch")
+    model = None
+    if runtime is None:
+        from genrelab import predictors as P
+
+        if kind == "sklearn":
+            model = _trusted_sklearn_load(data, weights)
+            predictor: Any = P.SklearnPredictor(model, meta["labels"])
+        else:
+            model = _torch_model(meta, data, weights, map_location)
+            predictor = P.TorchPredictor(model)
+    else:
+        model, predictor = _predictor(path, meta, data, weights, runtime, None)
     return Checkpoint(
-        model=model, model_name=name, model_args=args, labels=labels,
-        contract=InputContract.from_dict(meta["input"]), normalizer=normalizer,
+        model=model, model_name=name, model_args=args, labels=list(meta["labels"]),
+        contract=InputContract.from_dict(meta["input"]), normalizer=_normalizer(meta, data),
         train=meta.get("train", {}), metrics=meta.get("metrics", {}), extra=meta.get("extra", {}),
-        versions=meta.get("versions", {}), path=path,
+        versions=meta.get("versions", {}), path=path, predictor=predictor, kind=kind, meta=meta,
     )

@@ -70,9 +70,10 @@ def test_apply_from_dict_and_on_the_fly_augmenter():
 
 def test_specaugment_masks_bands_and_spans():
     x = np.random.default_rng(0).standard_normal((3, 1, 64, 100)).astype(np.float32) + 5.0
+    before = x.copy()
     out = SpecAugment(freq_masks=1, freq_width=10, time_masks=1, time_width=10, value=0.0, seed=1)(x)
     assert out.shape == x.shape and isinstance(out, np.ndarray)
-    assert np.array_equal(x, x)  # input untouched
+    assert np.array_equal(x, before) and out is not x  # input untouched
     zero = out == 0.0
     assert zero.any()
     for b in range(3):

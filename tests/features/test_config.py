@@ -103,3 +103,74 @@ def test_saintfelix_spec_shapes():
     # 29 s at 22050 Hz is exactly 10 slices of 63,945 samples; 1 + 63945 // 512 = 125 centred frames
     assert spec.frame(y).shape == (10, 63945)
     assert spec.feature.output_shape(63945) == (125, 13)
+
+
+# --------------------------------------------------------------------------- window planning (one set of calls)
+def _seg_spec(**kw):
+    from inference_fixture import FixtureBands
+
+    return InputSpec(feature=FixtureBands(), **{"clip_seconds": 30.0, "segment_seconds": 3.0, "hop_seconds": 3.0, **kw})
+
+
+def test_spread_segment_model_reads_n_windows_spread_over_the_song():
+    spec = _seg_spec()
+    sr, w = spec.sample_rate, spec.window_samples
+    assert w == 3 * sr and spec.hop_samples == 3 * sr and spec.per_window
+    plan = spec.spread(240 * sr, 5)
+    assert [n for _, n in plan] == [w] * 5
+    assert plan[0][0] == 0 and plan[-1][0] == 240 * sr - w  # first and last window of the song
+    assert len(spec.spread(7 * sr, 5)) == 3  # a short song: no more windows than it has
+    offset = InputSpec(feature=spec.feature, segment_seconds=3.0, offset_seconds=1.0)
+    assert offset.spread(10 * sr, 1)[0][0] >= sr  # the offset is part of the plan, in the track's samples
+
+
+def test_spread_whole_clip_model_reads_a_digest_of_a_long_song():
+    from inference_fixture import FixtureBands
+
+    spec = InputSpec(feature=FixtureBands(), clip_seconds=6.0)
+    sr = spec.sample_rate
+    assert spec.spread(5 * sr, 5) == [(0, 5 * sr)]  # about a clip: the whole track
+    plan = spec.spread(120 * sr, 5)
+    assert len(plan) == 5 and all(n == spec.window_samples // 5 for _, n in plan)
+    y = np.random.default_rng(0).standard_normal(120 * sr).astype(np.float32)
+    (digest,) = spec.assemble([y[a:a + n] for a, n in plan])
+    assert digest.size == spec.window_samples
+    n = plan[0][1]
+    for k, (a, _) in enumerate(plan):  # the digest is the planned pieces back to back
+        assert np.array_equal(digest[k * n:(k + 1) * n], y[a:a + n])
+
+
+def test_pooled_features_are_read_in_patches():
+    from genrelab.features.musicnn import MusicnnEmbedding
+
+    spec = InputSpec(feature=MusicnnEmbedding(), clip_seconds=30.0)
+    patch = MusicnnEmbedding().patch_samples
+    assert spec.piece_samples(5) == patch and spec.pieces_per_track(5) == round(30 * 16000 / patch) == 10
+    plan = spec.spread(240 * 16000, 5)
+    assert len(plan) == 10 and {n for _, n in plan} == {patch}
+
+
+def test_sliding_windows_do_not_depend_on_how_the_signal_is_cut_into_blocks():
+    spec = _seg_spec(offset_seconds=0.5)
+    sr = spec.sample_rate
+    y = np.random.default_rng(1).standard_normal(int(10.2 * sr)).astype(np.float32)
+    whole = list(spec.sliding([y]))
+    blocks = list(spec.sliding(np.array_split(y, 7)))
+    assert [s for s, _ in whole] == [s for s, _ in blocks] == [int(0.5 * sr) + k * 3 * sr for k in range(3)]
+    assert all(np.array_equal(a, b) for (_, a), (_, b) in zip(whole, blocks))
+    # the windows are the training frames of the same track (training, evaluation and inference cut alike)
+    assert np.array_equal(np.stack([w for _, w in whole]), spec.frame(y)[:3])
+
+
+def test_examples_are_the_window_examples_of_the_training_frames():
+    from genrelab.features.gtzan57 import qin_lstm_spec
+
+    spec = _seg_spec()
+    y = np.random.default_rng(2).standard_normal(9 * spec.sample_rate).astype(np.float32)
+    assert np.array_equal(spec.examples(y), spec.window_examples(list(spec.frame(y))))
+    grouped = qin_lstm_spec()  # one example per clip: the clip's sequence of segments
+    seg = grouped.segment_samples or int(round(grouped.segment_seconds * grouped.sample_rate))
+    hop = int(round(grouped.hop_seconds * grouped.sample_rate)) if grouped.hop_seconds else seg
+    assert not grouped.per_window and grouped.window_samples == seg + hop * (grouped.n_segments - 1)
+    clip = np.random.default_rng(3).standard_normal(grouped.window_samples).astype(np.float32)
+    assert grouped.window_examples([clip]).shape == grouped.examples(clip).shape

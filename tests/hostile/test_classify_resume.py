@@ -121,7 +121,7 @@ def test_csv_has_rank_columns_and_a_timeline_table(lib, tiny_ckpt, tmp_path):
     assert {"label_1", "score_1", "label_2", "score_2"} <= set(rows[0]) and "top" not in rows[0]
     assert "timeline" not in rows[0]
     for r in rows:
-        assert r["label_1"] == r["genre"] and float(r["score_1"]) >= float(r["score_2"])
+        assert r["label_1"] == r["label"] and float(r["score_1"]) >= float(r["score_2"])
     windows = list(csv.DictReader(tl.open()))
     assert list(windows[0])[:5] == ["path", "start", "end", "label", "score"]
     assert {f"p_{lab}" for lab in fx.LABELS} <= set(windows[0])

@@ -83,6 +83,7 @@ def test_classify_parallel_uses_the_parent_bound_pool(monkeypatch):
     from concurrent.futures import Future
 
     from genrelab import inference, procpool
+    from genrelab.inference import batch
 
     made = []
 
@@ -98,10 +99,10 @@ def test_classify_parallel_uses_the_parent_bound_pool(monkeypatch):
 
         def submit(self, fn, args):
             f = Future()
-            f.set_result({"path": args[0], "top": [{"genre": "rock", "probability": 1.0}]})
+            f.set_result({"path": args[0], "top": [{"label": "rock", "score": 1.0}]})
             return f
 
     monkeypatch.setattr(procpool, "process_pool", FakePool)
     out = list(inference.classify_parallel(["a.wav", "b.wav"], "default", workers=2))
-    assert made and made[0][0] == 2 and made[0][1]["initializer"] is inference._worker_init
+    assert made and made[0][0] == 2 and made[0][1]["initializer"] is batch._worker_init
     assert sorted(r.path for r in out) == ["a.wav", "b.wav"]

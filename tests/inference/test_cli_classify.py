@@ -55,9 +55,9 @@ def test_csv_output_is_resumable(library, torch_ckpt, tmp_path):
     rows = list(csv.DictReader(out.open()))
     assert {r["path"] for r in rows} == {str(p) for p in files.values()} | {str(root / "broken.mp3")}
     good = [r for r in rows if not r["error"]]
-    assert {r["genre"] for r in good} == set(fx.LABELS)
+    assert {r["label"] for r in good} == set(fx.LABELS)
     for r in good:
-        assert r["genre"] == r["path"].rsplit("/", 1)[1][:-4]
+        assert r["label"] == r["path"].rsplit("/", 1)[1][:-4]
         assert abs(sum(float(r[f"p_{lab}"]) for lab in fx.LABELS) - 1) < 1e-3
     # second run: nothing left but the failure, which is retried (and fails again with its reason)
     res = _invoke(root, "--model", torch_ckpt, "--output", out)
@@ -82,11 +82,17 @@ def test_json_and_timeline(library, torch_ckpt):
                               "--format", "json", "--timeline", "-q"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
-    assert [d["genre"] for d in data] == ["noise", "lowtone"]
+    assert [d["label"] for d in data] == ["noise", "lowtone"]
     for d in data:
         assert len(d["timeline"]) == 2  # 7 s: two whole 3-s windows (the last 1 s is under half a window)
         assert d["timeline"][0]["start"] == 0 and d["timeline"][0]["end"] == 3
         assert set(d["probabilities"]) == set(fx.LABELS)
+        assert set(d["timeline"][0]["probabilities"]) == set(fx.LABELS)
+        # the one schema: the CLI's JSON reads back into the same result, and writes the same JSON again
+        from genrelab.inference import ClassificationResult
+
+        back = ClassificationResult.from_dict(d).to_dict()
+        assert back == {k: v for k, v in d.items() if k not in ("run_id", "file_id")}  # + the resume keys
 
 
 def test_json_output_file_resumes(library, torch_ckpt, tmp_path):
@@ -103,7 +109,7 @@ def test_csv_to_stdout(library, torch_ckpt):
     root, files = library
     res = runner.invoke(app, ["classify", str(files["midtone"]), "--model", str(torch_ckpt), "-f", "csv", "-q"])
     rows = list(csv.DictReader(res.stdout.splitlines()))
-    assert rows[0]["genre"] == "midtone"
+    assert rows[0]["label"] == "midtone"
 
 
 def test_missing_model_and_no_files(tmp_path):

@@ -39,6 +39,6 @@ def test_classify_runs_with_pandas_and_matplotlib_blocked(options, gtzan_root):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "LOADED []" in res.stderr  # nothing of pandas or matplotlib got imported
     if "json" in options:
-        assert json.loads(res.stdout)[0]["genre"] == "jazz"
+        assert json.loads(res.stdout)[0]["label"] == "jazz"
     else:
         assert "jazz" in res.stdout

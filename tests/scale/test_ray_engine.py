@@ -98,7 +98,7 @@ def test_cli_ray_csv_resumes_and_parquet(ray_local, clips, tmp_path):
     rows = {r["path"]: r for r in csv.DictReader(out.open())}
     assert set(rows) == set(files[:2]) | {bad}
     assert rows[bad]["error"] and rows[bad]["error_kind"]
-    assert all(rows[f]["genre"] and not rows[f]["error"] for f in files[:2])
+    assert all(rows[f]["label"] and not rows[f]["error"] for f in files[:2])
     # a second run only does the new file and retries the failure
     res = runner.invoke(app, ["classify", *files, bad, "--engine", "ray", "-o", str(out)])
     assert "resuming: 2 file(s) already in" in res.output and "2 to go" in res.output, res.output
@@ -115,8 +115,8 @@ def test_cli_ray_csv_resumes_and_parquet(ray_local, clips, tmp_path):
     assert "resuming: 1 file(s) already in" in res.output, res.output
     table = pd.read_parquet(pq)
     assert sorted(table["path"]) == sorted(files[:2])
-    assert list(table.set_index("path").loc[files[0], ["genre", "confidence"]]) == \
-        [rows[files[0]]["genre"], rows[files[0]]["confidence"]]
+    assert list(table.set_index("path").loc[files[0], ["label", "score"]]) == \
+        [rows[files[0]]["label"], rows[files[0]]["score"]]
 
 
 def test_features_extract_ray_matches_local(ray_local, tmp_path, gtzan_root):
@@ -140,6 +140,8 @@ def test_features_extract_ray_matches_local(ray_local, tmp_path, gtzan_root):
     a, b = FeatureCache(tmp_path / "ray").entries(spec), FeatureCache(tmp_path / "local").entries(spec)
     assert [p.name for p in a] == [p.name for p in b] and len(a) == 2
     for pa, pb in zip(a, b):
-        np.testing.assert_allclose(np.load(pa), np.load(pb), rtol=1e-6, atol=1e-6)
+        ea, eb = np.load(pa), np.load(pb)
+        # float32 kernels run single-threaded in Ray tasks and multi-threaded here: rounding-level differences
+        np.testing.assert_allclose(ea, eb, rtol=1e-5, atol=1e-5 * float(np.abs(eb).max()))
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "ray"), "--engine", "ray"])
     assert "2 already cached" in res.output and "0 computed" in res.output

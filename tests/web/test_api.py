@@ -46,9 +46,9 @@ def test_classify_upload(client, upload_dir):
     r = client.post("/api/classify", files={"file": ("song.wav", _wav_bytes("midtone"), "audio/wav")})
     assert r.status_code == 200, r.text
     d = r.json()
-    assert d["filename"] == "song.wav" and d["genre"] == "midtone"
+    assert d["path"] == "song.wav" and d["label"] == "midtone"
     assert set(d["probabilities"]) == set(fx.LABELS)
-    assert len(d["timeline"]) == 2 and d["timeline"][0]["genre"] == "midtone"
+    assert len(d["timeline"]) == 2 and d["timeline"][0]["label"] == "midtone"
     assert d["duration"] == pytest.approx(7.0, abs=0.01)
     png = d["spectrogram"]["png"]
     assert png.startswith("data:image/png;base64,")
@@ -61,7 +61,7 @@ def test_other_rates_and_options(client):
     r = client.post("/api/classify?timeline=false&spectrogram=false&top_k=1",
                     files={"file": ("x.wav", _wav_bytes("lowtone", 5.0, sr=44100), "audio/wav")})
     d = r.json()
-    assert r.status_code == 200 and d["genre"] == "lowtone"
+    assert r.status_code == 200 and d["label"] == "lowtone"
     assert d["timeline"] is None and d["spectrogram"] is None and len(d["top"]) == 1
 
 
@@ -97,7 +97,7 @@ def test_several_requests_at_once(client, upload_dir):
     def post(i):
         r = client.post("/api/classify?spectrogram=false",
                         files={"file": (f"{i}.wav", _wav_bytes(labels[i], 6.0, seed=i), "audio/wav")})
-        return r.status_code, r.json().get("genre")
+        return r.status_code, r.json().get("label")
 
     with ThreadPoolExecutor(6) as pool:
         got = list(pool.map(post, range(len(labels))))

@@ -17,7 +17,7 @@ from typing import Iterable, Optional
 
 import typer
 
-from genrelab.cli.show import shown
+from genrelab.cli.show import printable, shown
 
 
 class Format(str, Enum):
@@ -80,13 +80,18 @@ def model_ref(model: str) -> str:
     return model
 
 
-def load_classifier(model: str, console, **kwargs):
-    """The classifier for ``--model``, or exit 2 with the reason (and the shipped names for an unknown one)."""
+def load_classifier(model: str, console, backend: str | None = None, **kwargs):
+    """The classifier for ``--model``, or exit 2 with the reason (and the shipped names for an unknown one).
+
+    The runtime settings are read from the environment here, once (the CLI is an edge), ``backend``
+    (``--backend``, "auto" = the environment's choice) overriding ``GENRELAB_BACKEND``."""
     from genrelab.inference import Classifier
+    from genrelab.runtime import Runtime
     from genrelab.types import GenrelabError
 
     try:
-        return Classifier.from_checkpoint(model_ref(model), **kwargs)
+        runtime = Runtime.from_env(backend=None if backend in (None, "auto") else backend)
+        return Classifier.from_pretrained(model_ref(model), runtime=runtime, **kwargs)
     except GenrelabError as exc:
         msg = str(exc)
         if "no model" in msg:
@@ -131,11 +136,11 @@ def _merge_runs(entries):
     """Consecutive windows with the same genre merged into one line (mean probability)."""
     out = []
     for e in entries:
-        if out and out[-1][2] == e.genre and abs(out[-1][1] - e.start_s) < 1e-6 + 0.5 * (e.end_s - e.start_s):
+        if out and out[-1][2] == e.label and abs(out[-1][1] - e.start) < 1e-6 + 0.5 * (e.end - e.start):
             a, _, g, p, n = out[-1]
-            out[-1] = (a, e.end_s, g, (p * n + e.prob) / (n + 1), n + 1)
+            out[-1] = (a, e.end, g, (p * n + e.score) / (n + 1), n + 1)
         else:
-            out.append((e.start_s, e.end_s, e.genre, e.prob, 1))
+            out.append((e.start, e.end, e.label, e.score, 1))
     return [o[:4] for o in out]
 
 
@@ -246,11 +251,11 @@ def classify_command(
             if engine == "ray":
                 from genrelab.scale.ray_classify import classify_ray
 
-                it = classify_ray(todo, model_ref(model), top_k=top_k, timeline=timeline, backend=backend.value,
+                it = classify_ray(todo, model_ref(model), top_k=top_k, timeline=timeline, runtime=clf.runtime,
                                   n_patches=patches, classifier=clf, address=address)
             else:
                 it = classify_parallel(todo, model_ref(model), workers=workers, top_k=top_k, timeline=timeline,
-                                       backend=backend.value, n_patches=patches, classifier=clf)
+                                       runtime=clf.runtime, n_patches=patches, classifier=clf)
             for res in it:
                 results.append(res)
                 if res.error:
@@ -310,7 +315,7 @@ def classify_command(
 def _summary(results, failures, console) -> None:
     from rich.table import Table
 
-    counts = Counter(r.genre for r in results if not r.error)
+    counts = Counter(r.label for r in results if not r.error)
     if counts:
         t = Table(title="genres", header_style="bold")
         t.add_column("genre")
@@ -341,16 +346,21 @@ def export_command(
         path = resolve_model(model_ref(model))
         meta = checkpoint.read_meta(path)
     except GenrelabError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {printable(exc)}", err=True)
         raise typer.Exit(2)
     if meta["model"].get("kind") == "sklearn":
-        typer.echo(f"error: {path} holds a scikit-learn model; ONNX export covers PyTorch models", err=True)
+        typer.echo(f"error: {printable(path)} holds a scikit-learn model; ONNX export covers PyTorch models", err=True)
         raise typer.Exit(2)
     target = Path(out or (path / "model.onnx"))
-    from genrelab.inference import _export_onnx_file
+    from genrelab.export import export_onnx
 
-    _export_onnx_file(checkpoint.load(path), target)
-    typer.echo(f"wrote {target}")
+    ckpt = checkpoint.load(path)
+    try:
+        export_onnx(ckpt.model, tuple(ckpt.contract.input_shape), target, metadata={"labels": json.dumps(ckpt.labels)})
+    except GenrelabError as exc:
+        typer.echo(f"error: {printable(exc)}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"wrote {printable(target)}")
 
 
 # --------------------------------------------------------------------------- serve
@@ -369,10 +379,11 @@ def serve_command(
         typer.echo(f"error: the web app needs the 'web' extra (pip install 'genrelab[web]'): {exc}", err=True)
         raise typer.Exit(2)
     from genrelab.inference import Classifier
+    from genrelab.runtime import Runtime
     from genrelab.types import GenrelabError
 
     try:
-        clf = Classifier.from_checkpoint(model)  # loaded once, before the first request
+        clf = Classifier.from_pretrained(model_ref(model), runtime=Runtime.from_env())  # loaded once, before the first request
     except GenrelabError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)

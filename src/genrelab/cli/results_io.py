@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
-HEAD = ["path", "genre", "confidence"]
+HEAD = ["path", "label", "score"]
 TAIL = ["duration", "n_segments", "model", "error", "error_kind"]
 KEYS = ["run_id", "file_id"]
 TIMELINE_HEAD = ["path", "start", "end", "label", "score"]
@@ -71,7 +71,7 @@ def _num(v: float | None, nd: int = 4) -> str:
 
 
 def csv_row(res: Any, labels: Sequence[str], top_k: int, keys: dict[str, str]) -> dict[str, str]:
-    row = {"path": res.path, "genre": res.genre or "", "confidence": _num(res.confidence),
+    row = {"path": res.path, "label": res.label or "", "score": _num(res.score),
            "duration": _num(res.duration, 2), "n_segments": str(res.n_segments), "model": res.model,
            "error": res.error or "", "error_kind": res.error_kind or ""}
     for i in range(top_k):
@@ -97,7 +97,7 @@ def result_of(row: dict[str, Any], labels: Sequence[str]) -> Any:
     i = 1
     while f"label_{i}" in row:
         if row[f"label_{i}"]:
-            top.append({"genre": row[f"label_{i}"], "probability": float(row[f"score_{i}"])})
+            top.append({"label": row[f"label_{i}"], "score": float(row[f"score_{i}"])})
         i += 1
     probs = {lab: float(row[f"p_{lab}"]) for lab in labels if row.get(f"p_{lab}")}
     return result_from_dict({
@@ -110,8 +110,8 @@ def result_of(row: dict[str, Any], labels: Sequence[str]) -> Any:
 def timeline_rows(res: Any, labels: Sequence[str]) -> list[list[str]]:
     rows = []
     for e in res.timeline or []:
-        probs = list(getattr(e, "probabilities", None) or [])
-        rows.append([res.path, f"{e.start_s:.3f}", f"{e.end_s:.3f}", e.genre, f"{e.prob:.4f}"]
+        probs = [e.probabilities[lab] for lab in labels if lab in e.probabilities]
+        rows.append([res.path, f"{e.start:.3f}", f"{e.end:.3f}", e.label, f"{e.score:.4f}"]
                     + [f"{p:.4f}" for p in probs] + [""] * (len(labels) - len(probs)))
     return rows
 

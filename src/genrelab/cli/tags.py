@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import typer
 
+from genrelab.cli.show import printable, shown
+
 
 class TagModel(str, Enum):
     MSD_musicnn = "MSD_musicnn"
@@ -40,14 +42,14 @@ def _top(scores: Any, labels: list[str], k: int) -> list[dict[str, Any]]:
     import numpy as np
 
     order = np.argsort(-np.asarray(scores), kind="stable")[:k]
-    return [{"tag": labels[i], "score": round(float(scores[i]), 4)} for i in order]
+    return [{"label": labels[i], "score": round(float(scores[i]), 4)} for i in order]
 
 
 def tag_files(
     files: list[Path], model: str = "MSD_musicnn", top_k: int = 5, segments: bool = False, backend: str = "auto",
 ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """Tag audio files (or folders of them). Returns ``(results, errors)``; a file that cannot be read
-    goes to ``errors`` (``{"file", "error"}``) and the rest are still tagged."""
+    goes to ``errors`` (``{"path", "error"}``) and the rest are still tagged."""
     from genrelab import audio
     from genrelab.musicnn.dsp import file_patches
     from genrelab.musicnn.info import PATCH_SECONDS as seconds
@@ -61,16 +63,16 @@ def tag_files(
     for root in files:
         paths = list(audio.iter_audio_files(root)) if Path(root).is_dir() else [Path(root)]
         if not paths:
-            errors.append({"file": str(root), "error": "no audio files found"})
+            errors.append({"path": str(root), "error": "no audio files found"})
         for path in paths:
             try:
                 x = file_patches(path)
             except AudioError as exc:
-                errors.append({"file": str(path), "error": str(exc)})
+                errors.append({"path": str(path), "error": str(exc)})
                 continue
             taggram = eng.run(x, ("taggram",))["taggram"]
             item: dict[str, Any] = {
-                "file": str(path), "model": model, "n_segments": int(taggram.shape[0]),
+                "path": str(path), "model": model, "n_segments": int(taggram.shape[0]),
                 "tags": _top(taggram.mean(axis=0), eng.labels, top_k),
             }
             if segments:
@@ -86,13 +88,13 @@ def tag_files(
 def _csv(results: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "model", "segment", "start", "end", "rank", "tag", "score"])
+    w.writerow(["path", "model", "segment", "start", "end", "rank", "label", "score"])
     for r in results:
         for rank, t in enumerate(r["tags"], 1):
-            w.writerow([r["file"], r["model"], "all", "", "", rank, t["tag"], f"{t['score']:.4f}"])
+            w.writerow([r["path"], r["model"], "all", "", "", rank, t["label"], f"{t['score']:.4f}"])
         for s in r.get("segments", []):
             for rank, t in enumerate(s["tags"], 1):
-                w.writerow([r["file"], r["model"], s["index"], f"{s['start']:.3f}", f"{s['end']:.3f}", rank, t["tag"],
+                w.writerow([r["path"], r["model"], s["index"], f"{s['start']:.3f}", f"{s['end']:.3f}", rank, t["label"],
                             f"{t['score']:.4f}"])
     return buf.getvalue()
 
@@ -101,14 +103,14 @@ def _table(results: list[dict[str, Any]], model: str) -> Any:
     from rich.table import Table
 
     def fmt(tags: list[dict[str, Any]]) -> str:
-        return ", ".join(f"{t['tag']} ({t['score']:.2f})" for t in tags)
+        return ", ".join(f"{t['label']} ({t['score']:.2f})" for t in tags)
 
     table = Table(title=f"Top tags ({model})", show_lines=False)
     table.add_column("File", overflow="fold")
     table.add_column("Segment", justify="right")
     table.add_column("Tags (score)", overflow="fold")
     for r in results:
-        table.add_row(Path(r["file"]).name, "all", fmt(r["tags"]))
+        table.add_row(shown(Path(r["path"]).name), "all", fmt(r["tags"]))
         for s in r.get("segments", []):
             table.add_row("", f"{s['start']:.0f}-{s['end']:.0f} s", fmt(s["tags"]))
     return table
@@ -132,10 +134,10 @@ def register(app: typer.Typer) -> None:
         try:
             results, errors = tag_files(files, model.value, top_k, segments, backend.value)
         except GenrelabError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {printable(exc)}", err=True)
             raise typer.Exit(2)
         for e in errors:
-            typer.echo(f"error: {e['error']}", err=True)
+            typer.echo(f"error: {printable(e['error'])}", err=True)
         if fmt is OutputFormat.json:
             text = json.dumps({"model": model.value, "results": results, "errors": errors}, indent=2) + "\n"
         elif fmt is OutputFormat.csv:

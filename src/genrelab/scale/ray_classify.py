@@ -50,14 +50,14 @@ class _Recorder:
         return out
 
 
-def _classifier(model: str, backend: str, n_patches: int | None, plugins: Sequence[str]):
+def _classifier(model: str, runtime: Any, n_patches: int | None, plugins: Sequence[str]):
     from genrelab.inference import Classifier
 
-    key = (model, backend, n_patches, tuple(plugins))
+    key = (model, runtime, n_patches, tuple(plugins))
     if key not in _CACHE:
         for m in plugins:
             importlib.import_module(m)
-        _CACHE[key] = Classifier.from_checkpoint(model, backend=backend, n_patches=n_patches, threads=1)
+        _CACHE[key] = Classifier.from_pretrained(model, runtime=runtime.with_(threads=1), n_patches=n_patches)
     return _CACHE[key]
 
 
@@ -66,15 +66,15 @@ def _error_dict(path: str, error: str, kind: str, model: str) -> dict[str, Any]:
             "error": error, "error_kind": kind}
 
 
-def prepare_batch(batch: dict[str, np.ndarray], *, model: str, backend: str, n_patches: int | None,
+def prepare_batch(batch: dict[str, np.ndarray], *, model: str, runtime: Any, n_patches: int | None,
                   plugins: Sequence[str]) -> dict[str, list]:
     """CPU stage: decode each file and compute its model-ready examples (or its error)."""
     from genrelab.inference import Classifier  # noqa: F401  (import errors surface here, in the task)
 
-    clf = _classifier(model, backend, n_patches, plugins)
-    real, rec = clf.backend, _Recorder(len(clf.labels))
+    clf = _classifier(model, runtime, n_patches, plugins)
+    real, rec = clf.checkpoint.predictor, _Recorder(len(clf.labels))
     out: dict[str, list] = {"path": [], "x": [], "shape": [], "dtype": [], "duration": [], "error": []}
-    clf.backend = rec
+    clf.checkpoint.predictor = rec
     try:
         for path in batch["path"]:
             path = str(path)
@@ -91,7 +91,7 @@ def prepare_batch(batch: dict[str, np.ndarray], *, model: str, backend: str, n_p
             out["duration"].append(float(res.duration) if res.duration is not None else float("nan"))
             out["error"].append(err or "")
     finally:
-        clf.backend = real
+        clf.checkpoint.predictor = real
     return out
 
 
@@ -105,17 +105,19 @@ def softmax(z: np.ndarray) -> np.ndarray:
 class Predictor:
     """Actor stage: the model, loaded once per actor, over the examples of many files at a time."""
 
-    def __init__(self, model: str, backend: str, n_patches: int | None, plugins: Sequence[str], top_k: int,
+    def __init__(self, model: str, runtime: Any, n_patches: int | None, plugins: Sequence[str], top_k: int,
                  device: str = "cpu"):
-        self.clf = _classifier(model, "torch" if device != "cpu" else backend, n_patches, plugins)
+        self.clf = _classifier(model, runtime.with_(backend="torch") if device != "cpu" else runtime, n_patches,
+                               plugins)
         self.top_k = top_k
         self.device = device
         if device != "cpu":
-            self.torch_model = self.clf.backend.model.to(device).eval()
+            self.torch_model = self.clf.checkpoint.model.to(device).eval()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities for normalised examples (the CPU stage applied the checkpoint's normaliser)."""
         if self.device == "cpu":
-            return self.clf.backend.predict_proba(x)
+            return self.clf.checkpoint.predictor.predict_proba(x)
         import torch
 
         with torch.inference_mode():
@@ -124,15 +126,7 @@ class Predictor:
 
     def result(self, path: str, proba: np.ndarray, duration: float) -> dict[str, Any]:
         """The same answer :meth:`Classifier.classify` gives for these window probabilities."""
-        from genrelab.inference import aggregate_probabilities
-
-        p = np.asarray(aggregate_probabilities(proba, self.clf.aggregate_method), dtype=np.float64)
-        labels = self.clf.labels
-        order = np.argsort(-p, kind="stable")[:max(1, self.top_k)]
-        return {"path": path, "top": [{"genre": labels[i], "probability": float(p[i])} for i in order],
-                "probabilities": {lab: float(v) for lab, v in zip(labels, p)},
-                "duration": None if np.isnan(duration) else float(duration), "n_segments": int(len(proba)),
-                "model": self.clf.name, "error": None, "error_kind": None}
+        return self.clf.answer(path, proba, self.top_k, None if np.isnan(duration) else float(duration)).to_dict()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         paths = [str(p) for p in batch["path"]]
@@ -168,7 +162,7 @@ def _model_kind(model: str) -> str:
 
 
 def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3, timeline: bool = False,
-                 backend: str = "auto", n_patches: int | None = None, classifier: Any = None,
+                 runtime: Any = None, n_patches: int | None = None, classifier: Any = None,
                  address: str | None = None, batch_size: int = DEFAULT_BATCH, actors: int | None = None,
                  num_cpus: int | None = None) -> Iterator[Any]:
     """Classify ``paths`` on Ray, yielding :class:`~genrelab.inference.ClassificationResult` as they finish.
@@ -191,7 +185,10 @@ def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3
     gpus = cluster_gpus() if _model_kind(model) == "torch" else 0
     device = "cuda" if gpus else "cpu"
     n_actors = actors or max(1, gpus)
-    common = dict(model=model, backend=backend, n_patches=n_patches, plugins=plugins)
+    from genrelab.runtime import resolve
+
+    runtime = resolve(runtime if runtime is not None else getattr(classifier, "runtime", None))
+    common = dict(model=model, runtime=runtime, n_patches=n_patches, plugins=plugins)
     from genrelab.scale import cluster_cpus
 
     # enough blocks to keep every core busy, and small ones (a lost block is little work to redo)

@@ -96,25 +96,29 @@ class _LimitExceeded(Exception):
     pass
 
 
-class GenreScore(BaseModel):
-    genre: str
-    probability: float
+class LabelScore(BaseModel):
+    label: str
+    score: float
 
 class TimelineItem(BaseModel):
     start: float = Field(description="window start, seconds")
     end: float = Field(description="window end, seconds")
-    genre: str
-    probability: float
+    label: str
+    score: float
+    probabilities: dict[str, float] = Field(default_factory=dict, description="every genre's probability in this window")
 
 class Spectrogram(BaseModel):
     png: str = Field(description="data URL of a PNG log-mel spectrogram (time left to right, low notes at the bottom)")
     seconds: float = Field(description="how many seconds of audio the image shows (from the start)")
 
 class ClassifyResponse(BaseModel):
-    filename: str
-    genre: str = Field(description="the most likely genre")
-    confidence: float
-    top: list[GenreScore]
+    """:meth:`genrelab.inference.ClassificationResult.to_dict` (``path`` is the uploaded file's name), plus
+    the spectrogram."""
+
+    path: str = Field(description="the uploaded file's name")
+    label: str = Field(description="the most likely genre")
+    score: float
+    top: list[LabelScore]
     probabilities: dict[str, float] = Field(description="every genre the model knows, with its probability")
     timeline: Optional[list[TimelineItem]] = None
     duration: Optional[float] = None
@@ -128,8 +132,11 @@ class ErrorResponse(BaseModel):
 
 
 def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None, upload_dir: Union[str, os.PathLike, None] = None,
-               backend: str = "auto"):
+               runtime: Any = None):
     """The FastAPI app for ``model`` (a :class:`Classifier`, a shipped model name or a checkpoint folder).
+
+    ``runtime``: the :class:`genrelab.runtime.Runtime` a model given by name runs with (default: the
+    environment's, read once here).
 
     ``max_upload_bytes``: larger uploads are refused with 413 (default 50 MB, env ``GENRELAB_MAX_UPLOAD_MB``).
     ``upload_dir``: where uploads are written while they are classified (default: the system temp dir).
@@ -141,6 +148,9 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
         max_upload_bytes = int(float(env) * 1024 * 1024) if env else DEFAULT_MAX_UPLOAD
     limit = int(max_upload_bytes)
 
+    from genrelab.runtime import Runtime
+
+    rt = runtime if runtime is not None else Runtime.from_env()
     state: dict[str, Any] = {"clf": model if isinstance(model, Classifier) else None}
     load_lock = threading.Lock()
 
@@ -148,7 +158,7 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
         if state["clf"] is None:
             with load_lock:
                 if state["clf"] is None:
-                    state["clf"] = Classifier.from_checkpoint(model, backend=backend)
+                    state["clf"] = Classifier.from_pretrained(model, runtime=rt)
         return state["clf"]
 
     app = FastAPI(
@@ -221,9 +231,8 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
                 if status == 415:
                     msg = f"{name} is not a readable audio file ({problem}): {msg}"
                 return JSONResponse(status_code=status, content={"detail": msg, "problem": problem})
-            body = res.to_dict(full=True)
-            body.pop("path", None)
-            body["filename"] = name
+            body = res.to_dict()
+            body["path"] = name
             body["spectrogram"] = None
             if spectrogram:
                 try:
