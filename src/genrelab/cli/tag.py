@@ -97,17 +97,17 @@ def tag_command(
             err.print(f"[yellow]failed[/yellow]   {shown(res.error)}")
             continue
         cur = current_of.get(res.path) or []
-        if res.confidence is not None and res.confidence < min_confidence:
+        if res.score is not None and res.score < min_confidence:
             n_uncertain += 1
-            out.print(f"uncertain  {name}: {shown(res.genre)} {res.confidence:.0%} < {min_confidence:.0%}, "
+            out.print(f"uncertain  {name}: {shown(res.label)} {res.score:.0%} < {min_confidence:.0%}, "
                       "left as is")
             continue
-        wanted = [res.genre]
+        wanted = [res.label]
         if styles:
             extra = style_names(res)
             if extra is None:
                 n_no_styles += 1
-            wanted += [s for s in extra or [] if s.lower() != res.genre.lower()]
+            wanted += [s for s in extra or [] if s.lower() != res.label.lower()]
         genres = list(dict.fromkeys(tagging.display_name(g) if capitalize else g for g in wanted))
         if cur == genres:
             out.print(f"same       {name}: '{shown('; '.join(genres))}'")
@@ -122,7 +122,7 @@ def tag_command(
         n_changed += 1
         verb = "wrote" if write else "would set"
         out.print(f"{verb:<10} {name}: '{shown('; '.join(cur))}' -> '{shown('; '.join(genres))}' "
-                  f"({res.confidence:.0%})")
+                  f"({res.score:.0%})")
     if n_no_styles:
         err.print(f"note: the model gave no styles for {n_no_styles} file(s); only the genre was "
                   + ("written" if write else "planned"))
