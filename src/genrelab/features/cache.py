@@ -304,19 +304,14 @@ class FeatureCache:
         return n
 
     # -- bulk
-    def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
-                    workers: int = 1, progress: bool = True, verify: bool = False) -> CacheReport:
-        """Compute every missing or broken entry (``workers`` processes); valid entries are skipped.
-
-        ``verify``: check existing entries' checksums too (reads every entry), not only their size.
-        A track that fails (undecodable audio, too short, ...) is reported in the returned
-        :class:`CacheReport` and skipped; the run always finishes.
-        """
-        t0 = time.perf_counter()
+    def plan(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
+             verify: bool = False) -> tuple[list[Track], CacheReport]:
+        """The tracks whose entry is missing or broken, and a report counting the valid (``cached``) and broken
+        (``repaired``) ones; removes dead writers' temporary files first. ``verify``: check checksums too."""
         spec = _as_spec(spec)
-        tracks = [_as_track(t) for t in tracks]
         d = self.directory(spec)
         self.clean_temporary(spec)
+        tracks = [_as_track(t) for t in tracks]
         report = CacheReport(total=len(tracks), directory=str(d))
         todo = []
         self.index(d, reload=True)
@@ -328,6 +323,21 @@ class FeatureCache:
                 todo.append(t)
                 if problem != "missing":
                     report.repaired += 1
+        return todo, report
+
+    def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
+                    workers: int = 1, progress: bool = True, verify: bool = False) -> CacheReport:
+        """Compute every missing or broken entry (``workers`` processes); valid entries are skipped.
+
+        ``verify``: check existing entries' checksums too (reads every entry), not only their size.
+        A track that fails (undecodable audio, too short, ...) is reported in the returned
+        :class:`CacheReport` and skipped; the run always finishes.
+        """
+        t0 = time.perf_counter()
+        spec = _as_spec(spec)
+        tracks = [_as_track(t) for t in tracks]
+        todo, report = self.plan(tracks, spec, verify=verify)
+        d = Path(report.directory)
         from genrelab.features import pipeline
 
         with _progress_bar(progress) as bar:
