@@ -1,4 +1,4 @@
-"""The shape of the code base: no import cycle anywhere in ``src/genrelab``.
+"""The shape of the code base: no import cycle anywhere in ``src/genrelab``, no oversized module.
 
 The import graph is built statically from the source (``ast``), so it sees every import, wherever it is
 written: top-level imports, imports inside functions (the lazy ones that keep cold starts fast) and
@@ -15,6 +15,8 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
+#: "most modules 100-400 lines (none over ~600)": the hard limit, with the "~" as slack
+MAX_LINES = 650
 
 
 def modules(src: Path, package: str = "genrelab") -> dict[str, tuple[Path, bool]]:
@@ -125,3 +127,8 @@ def test_the_cycle_finder_finds_cycles(tmp_path):
     assert graph["genrelab.d"] == {"genrelab.sub"}
     assert cycles(graph) == [["genrelab.a", "genrelab.c", "genrelab.sub.b"]]
 
+
+def test_no_module_is_oversized():
+    big = {str(f.relative_to(SRC)): n for f, _ in modules(SRC).values()
+           if (n := len(f.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not big, f"modules over {MAX_LINES} lines (split them by concern): {big}"

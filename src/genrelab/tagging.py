@@ -228,8 +228,9 @@ def clean_stale(folders: Iterable[str | Path], dry_run: bool = False) -> list[st
 
 
 def _intact(path: Path, backup: Path) -> bool:
+    """``path`` opens as audio with tags and holds the backup's audio payload."""
     try:
-        _open(path, type(_open(backup)))
+        _open(path)
         return audio_payload_digest(path) == audio_payload_digest(backup, path.suffix)
     except (TagError, OSError, IndexError, struct.error, ValueError):
         return False

@@ -16,17 +16,17 @@ runner = CliRunner()
 
 def test_markup_in_names_is_shown_literally(tmp_path, tiny_ckpt):
     lib = tmp_path / "lib"
-    a = write_wav(lib / "a[/]x.wav", "noise")
+    a = write_wav(lib / "a[/]x.wav", "noise")  # folder "a[" + file "]x.wav": the shown path holds "[/]"
     b = write_wav(lib / "[bold]b.wav", "lowtone", seed=1)
     (lib / "c[red]broken.wav").write_bytes(b"RIFF not really")
     res = runner.invoke(app, ["classify", str(lib), "--model", str(tiny_ckpt)])
     assert res.exit_code == 0, res.output
     flat = res.output.replace("\n", "")
-    assert a.name in flat and b.name in flat and "c[red]broken.wav" in flat
+    assert "a[/]x.wav" in flat and b.name in flat and "c[red]broken.wav" in flat
     assert "2 classified, 1 failed" in res.output
     res = runner.invoke(app, ["tag", str(lib), "--model", str(tiny_ckpt), "--min-confidence", "0"])
     assert res.exit_code == 0, res.output
-    assert f"{a.name}: '' ->" in res.output and f"{b.name}: '' ->" in res.output
+    assert "a[/]x.wav: '' ->" in res.output and f"{b.name}: '' ->" in res.output
 
 
 def test_control_characters_cannot_forge_lines(tmp_path, tiny_ckpt):
@@ -63,3 +63,21 @@ def test_a_folder_without_audio_exits_1(tmp_path, tiny_ckpt):
         res = runner.invoke(app, [cmd, str(tmp_path), "--model", str(tiny_ckpt)])
         assert res.exit_code == 1, (cmd, res.output)
         assert "no audio files found in" in res.output
+
+
+def test_tags_table_shows_markup_and_control_characters_literally(tmp_path, monkeypatch):
+    from genrelab.cli import tags as tags_cli
+
+    song = write_wav(tmp_path / "a[red]x [bold]y.wav")
+    bad = tmp_path / "z\nERROR: forged.wav"
+
+    def fake(files, *a, **k):
+        return ([{"path": str(song), "model": "MSD_musicnn", "n_segments": 1, "tags": [{"label": "rock", "score": 0.5}]}],
+                [{"path": str(bad), "error": f"{bad}: not-audio"}])
+
+    monkeypatch.setattr(tags_cli, "tag_files", fake)
+    res = runner.invoke(app, ["tags", str(song), str(bad)], env={"COLUMNS": "200"})
+    assert res.exit_code == 1  # one file failed
+    flat = "".join(ch for ch in res.output if ch not in " \n│")  # the table may fold the name
+    assert "a[red]x[bold]y.wav" in flat
+    assert not any(line.startswith("ERROR: forged") for line in res.output.splitlines())

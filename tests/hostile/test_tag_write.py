@@ -156,3 +156,17 @@ def test_write_streams_instead_of_holding_the_file(tmp_path):
         tracemalloc.stop()
     assert tagging.read_genre(big) == "Ambient"
     assert peak < size / 4, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kill -9")
+def test_kill_while_tagging_through_a_symlink_is_cleaned_beside_the_target(tmp_path, tiny_ckpt):
+    store = tmp_path / "store"
+    real = write_wav(store / "t.wav")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "t.wav").symlink_to(real)
+    _kill_during_write(lib / "t.wav", "save")
+    assert any(".genrelab-tmp" in p.name for p in store.iterdir())  # the temporary is beside the real file
+    res = runner.invoke(app, ["tag", str(lib), "--model", str(tiny_ckpt), "--write", "--min-confidence", "0"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in store.iterdir()) == ["t.wav"] and (lib / "t.wav").is_symlink()

@@ -58,7 +58,7 @@ def test_timeline_follows_a_change_of_style(torch_ckpt, tmp_path):
     assert [e.label for e in res.timeline] == ["lowtone"] * 3 + ["noise"] * 3
     assert [(e.start, e.end) for e in res.timeline][:2] == [(0.0, 3.0), (3.0, 6.0)]
     assert res.n_segments == 6
-    assert all(0 < e.prob <= 1 for e in res.timeline)
+    assert all(0 < e.score <= 1 for e in res.timeline)
     # the same from an in-memory signal
     res2 = clf.classify_array(y, fx.SR, timeline=True)
     assert [e.label for e in res2.timeline] == [e.label for e in res.timeline]
@@ -92,7 +92,7 @@ def test_long_file_is_streamed_with_bounded_memory(torch_ckpt, tmp_path):
         assert res.genre == "noise"
         assert peak < 40e6 < whole_file_bytes / 3, f"peak {peak / 1e6:.0f} MB (timeline={timeline})"
     assert len(res.timeline) == minutes * 20
-    assert res.timeline[-1].end_s == pytest.approx(minutes * 60.0)
+    assert res.timeline[-1].end == pytest.approx(minutes * 60.0)
 
 
 def test_bad_files_are_reported_and_the_batch_goes_on(torch_ckpt, tmp_path):

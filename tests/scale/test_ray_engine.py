@@ -88,6 +88,8 @@ def test_ray_matches_local_torch_model_batched(ray_local, clips, torch_ckpt):
     files, bad = clips
     got = _compare(torch_ckpt, files, bad, batch_size=8)
     assert all(got[f].n_segments == 5 for f in files)
+    # the GPU actors' code path (the PyTorch model moved to a torch device), with the CPU standing in for CUDA
+    _compare(torch_ckpt, files, bad, batch_size=8, model_device="cpu")
 
 
 def test_cli_ray_csv_resumes_and_parquet(ray_local, clips, tmp_path):
@@ -140,6 +142,8 @@ def test_features_extract_ray_matches_local(ray_local, tmp_path, gtzan_root):
     a, b = FeatureCache(tmp_path / "ray").entries(spec), FeatureCache(tmp_path / "local").entries(spec)
     assert [p.name for p in a] == [p.name for p in b] and len(a) == 2
     for pa, pb in zip(a, b):
-        np.testing.assert_allclose(np.load(pa), np.load(pb), rtol=1e-6, atol=1e-6)
+        ea, eb = np.load(pa), np.load(pb)
+        # float32 kernels run single-threaded in Ray tasks and multi-threaded here: rounding-level differences
+        np.testing.assert_allclose(ea, eb, rtol=1e-5, atol=1e-5 * float(np.abs(eb).max()))
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "ray"), "--engine", "ray"])
     assert "2 already cached" in res.output and "0 computed" in res.output

@@ -7,6 +7,7 @@ links and never leaves a half-written file (see :mod:`genrelab.tagging`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,9 @@ def tag_command(
     err = Console(stderr=True, soft_wrap=True)  # messages carry file paths: never wrap them mid-path
     out = Console(soft_wrap=True)
     files, missing = collect_paths(paths)
-    folders = [p for p in paths if Path(p).is_dir()] + [str(Path(f).parent) for f in files]
+    # where a killed run may have left its files: beside each file, and beside the target of a symlink
+    folders = [p for p in paths if Path(p).is_dir()] + [str(Path(f).parent) for f in files] + [
+        os.path.dirname(os.path.realpath(f)) for f in files]
     for line in tagging.clean_stale(folders, dry_run=not write):
         err.print(shown(line))
     if not files and not missing:
@@ -97,17 +100,17 @@ def tag_command(
             err.print(f"[yellow]failed[/yellow]   {shown(res.error)}")
             continue
         cur = current_of.get(res.path) or []
-        if res.confidence is not None and res.confidence < min_confidence:
+        if res.score is not None and res.score < min_confidence:
             n_uncertain += 1
-            out.print(f"uncertain  {name}: {shown(res.genre)} {res.confidence:.0%} < {min_confidence:.0%}, "
+            out.print(f"uncertain  {name}: {shown(res.label)} {res.score:.0%} < {min_confidence:.0%}, "
                       "left as is")
             continue
-        wanted = [res.genre]
+        wanted = [res.label]
         if styles:
             extra = style_names(res)
             if extra is None:
                 n_no_styles += 1
-            wanted += [s for s in extra or [] if s.lower() != res.genre.lower()]
+            wanted += [s for s in extra or [] if s.lower() != res.label.lower()]
         genres = list(dict.fromkeys(tagging.display_name(g) if capitalize else g for g in wanted))
         if cur == genres:
             out.print(f"same       {name}: '{shown('; '.join(genres))}'")
@@ -122,7 +125,7 @@ def tag_command(
         n_changed += 1
         verb = "wrote" if write else "would set"
         out.print(f"{verb:<10} {name}: '{shown('; '.join(cur))}' -> '{shown('; '.join(genres))}' "
-                  f"({res.confidence:.0%})")
+                  f"({res.score:.0%})")
     if n_no_styles:
         err.print(f"note: the model gave no styles for {n_no_styles} file(s); only the genre was "
                   + ("written" if write else "planned"))

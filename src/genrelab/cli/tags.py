@@ -16,6 +16,8 @@ from typing import Any, Optional
 
 import typer
 
+from genrelab.cli.show import printable, shown
+
 
 class TagModel(str, Enum):
     MSD_musicnn = "MSD_musicnn"
@@ -108,7 +110,7 @@ def _table(results: list[dict[str, Any]], model: str) -> Any:
     table.add_column("Segment", justify="right")
     table.add_column("Tags (score)", overflow="fold")
     for r in results:
-        table.add_row(Path(r["path"]).name, "all", fmt(r["tags"]))
+        table.add_row(shown(Path(r["path"]).name), "all", fmt(r["tags"]))
         for s in r.get("segments", []):
             table.add_row("", f"{s['start']:.0f}-{s['end']:.0f} s", fmt(s["tags"]))
     return table
@@ -132,10 +134,10 @@ def register(app: typer.Typer) -> None:
         try:
             results, errors = tag_files(files, model.value, top_k, segments, backend.value)
         except GenrelabError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {printable(exc)}", err=True)
             raise typer.Exit(2)
         for e in errors:
-            typer.echo(f"error: {e['error']}", err=True)
+            typer.echo(f"error: {printable(e['error'])}", err=True)
         if fmt is OutputFormat.json:
             text = json.dumps({"model": model.value, "results": results, "errors": errors}, indent=2) + "\n"
         elif fmt is OutputFormat.csv:

@@ -32,23 +32,6 @@ class TimelineEntry:
     score: float
     probabilities: dict[str, float] = field(default_factory=dict)
 
-    # older attribute names, kept for callers written against them
-    @property
-    def start_s(self) -> float:
-        return self.start
-
-    @property
-    def end_s(self) -> float:
-        return self.end
-
-    @property
-    def genre(self) -> str:
-        return self.label
-
-    @property
-    def prob(self) -> float:
-        return self.score
-
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "label": self.label, "score": self.score,
                 "probabilities": dict(self.probabilities)}

@@ -89,7 +89,31 @@ def _bn_affine(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch
     return scale, bn.bias - bn.running_mean * scale
 
 
-class MusicnnNet(nn.Module):
+class _TaggerNet(nn.Module):
+    """What both architectures share: the tag layer on top of ``penultimate`` and the named-output helpers.
+    Subclasses set ``out`` (the tag layer or None) and ``head_dropout`` (the dropout before it)."""
+
+    out: nn.Linear | None
+    head_dropout: nn.Module  # the dropout before the tag layer (a property of each subclass)
+
+    def _finish(self, out: dict[str, torch.Tensor], layers: tuple[str, ...] | None) -> dict[str, torch.Tensor]:
+        if self.out is not None:
+            logits = self.out(self.head_dropout(out["penultimate"]))
+            out["logits"] = logits
+            out["taggram"] = torch.sigmoid(logits)
+        return out if layers is None else {k: out[k] for k in layers}
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The penultimate layer (musicnn: 200-d; vgg: pool5 flattened, 256-d), the input of the tag layer."""
+        return self.forward_features(x, ("penultimate",))["penultimate"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.out is None:
+            raise RuntimeError(f"this {type(self).__name__} backbone has no output layer; use embed()")
+        return self.out(self.head_dropout(self.embed(x)))
+
+
+class MusicnnNet(_TaggerNet):
     """The musicnn tagger: timbral/temporal front end, dense mid end, max/mean-pool back end.
 
     ``forward(x)`` with ``x`` ``(B, 187, 96)`` (any number of frames >= 1 works) returns tag logits;
@@ -128,6 +152,10 @@ class MusicnnNet(nn.Module):
         self.embedding_dim = num_units_backend
         self.out = nn.Linear(num_units_backend, n_classes) if n_classes else None
 
+    @property
+    def head_dropout(self) -> nn.Module:
+        return self.dropout2
+
     def forward_features(self, x: torch.Tensor, layers: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
         """Named outputs for a batch of patches (all of :data:`MUSICNN_LAYERS` when ``layers`` is None).
 
@@ -152,25 +180,10 @@ class MusicnnNet(nn.Module):
             "cnn1": c1, "cnn2": c2, "cnn3": c3,
             "max_pool": max_pool, "mean_pool": mean_pool, "penultimate": penultimate,
         }
-        if self.out is not None:
-            logits = self.out(self.dropout2(penultimate))
-            out["logits"] = logits
-            out["taggram"] = torch.sigmoid(logits)
-        if layers is not None:
-            out = {k: out[k] for k in layers}
-        return out
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The penultimate layer (200-d), the input of the tag layer."""
-        return self.forward_features(x, ("penultimate",))["penultimate"]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.out is None:
-            raise RuntimeError("this musicnn backbone has no output layer; use embed()")
-        return self.out(self.dropout2(self.embed(x)))
+        return self._finish(out, layers)
 
 
-class VggNet(nn.Module):
+class VggNet(_TaggerNet):
     """The musicnn package's VGG-like tagger: 5 x (3x3 conv -> ReLU -> BatchNorm -> max-pool), dense output."""
 
     def __init__(self, n_classes: int | None = 50, num_filters: int = 128, n_frames: int = PATCH_FRAMES,
@@ -194,6 +207,10 @@ class VggNet(nn.Module):
         self.embedding_dim = h * w * num_filters
         self.out = nn.Linear(self.embedding_dim, n_classes) if n_classes else None
 
+    @property
+    def head_dropout(self) -> nn.Module:
+        return self.dropouts[4]
+
     def forward_features(self, x: torch.Tensor, layers: tuple[str, ...] | None = None) -> dict[str, torch.Tensor]:
         """Named outputs: pool1..pool5 ``(B, 128, H, W)`` (NCHW), penultimate = pool5 flattened in TF's
         NHWC order ``(B, 256)``, logits and taggram ``(B, 50)``."""
@@ -204,24 +221,8 @@ class VggNet(nn.Module):
             out[f"pool{i + 1}"] = h
             if i < 4:
                 h = self.dropouts[i](h)
-        flat = h.permute(0, 2, 3, 1).flatten(1)
-        out["penultimate"] = flat
-        if self.out is not None:
-            logits = self.out(self.dropouts[4](flat))
-            out["logits"] = logits
-            out["taggram"] = torch.sigmoid(logits)
-        if layers is not None:
-            out = {k: out[k] for k in layers}
-        return out
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """pool5 flattened (256-d), the input of the tag layer."""
-        return self.forward_features(x, ("penultimate",))["penultimate"]
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.out is None:
-            raise RuntimeError("this vgg backbone has no output layer; use embed()")
-        return self.out(self.dropouts[4](self.embed(x)))
+        out["penultimate"] = h.permute(0, 2, 3, 1).flatten(1)
+        return self._finish(out, layers)
 
 
 def _pair(v: Any) -> tuple[int, int]:
