@@ -3,7 +3,8 @@
 Each crafted file is a valid checkpoint folder (``model.json`` with the matching SHA-256) whose skops
 schema would run code when loaded (``builtins.exec`` / ``builtins.eval`` / ``os.system``); the payload
 would create a marker file. Loading must refuse with an error naming the type, and the marker must
-never appear, through ``checkpoint.load``, ``genrelab classify --model`` and ``genrelab evaluate``.
+never appear, through ``checkpoint.load``, ``genrelab classify --model``, ``genrelab evaluate`` and
+``genrelab serve --model``.
 """
 
 from __future__ import annotations
@@ -140,6 +141,22 @@ def test_evaluate_refuses_the_model(tmp_path, fitted):
     (tmp_path / "data").mkdir()
     res = runner.invoke(app, ["evaluate", str(ckpt), "--dataset", "folder", "--root", str(tmp_path / "data"), "-q"])
     assert res.exit_code != 0
+    assert typ in res.output
+    assert not marker.exists()
+
+
+def test_serve_refuses_the_model_before_serving(tmp_path, fitted, monkeypatch):
+    pytest.importorskip("fastapi")
+    uvicorn = pytest.importorskip("uvicorn")
+    from genrelab.cli import app
+
+    def never(*a, **k):
+        raise AssertionError("the server started with a hostile model")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    ckpt, marker, typ = _hostile(tmp_path, fitted, "exec", nested=True)
+    res = runner.invoke(app, ["serve", "--model", str(ckpt), "--port", "1"])
+    assert res.exit_code == 2  # refused at start-up, uvicorn never runs
     assert typ in res.output
     assert not marker.exists()
 

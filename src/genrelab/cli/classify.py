@@ -315,7 +315,7 @@ def classify_command(
 def _summary(results, failures, console) -> None:
     from rich.table import Table
 
-    counts = Counter(r.genre for r in results if not r.error)
+    counts = Counter(r.label for r in results if not r.error)
     if counts:
         t = Table(title="genres", header_style="bold")
         t.add_column("genre")
@@ -369,12 +369,12 @@ def serve_command(
     port: int = typer.Option(8000, "--port"),
     model: str = typer.Option("default", "--model", "-m", help="Shipped model name or checkpoint folder."),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest accepted upload (413 above)."),
+    docs: bool = typer.Option(False, "--docs", help="Also serve the interactive /docs page (loads assets from a CDN)."),
 ) -> None:
     """Serve the web page and the JSON API (POST /api/classify) for one model."""
     try:
-        import uvicorn
-
         from genrelab.web import create_app
+        from genrelab.web.app import serve
     except ImportError as exc:
         typer.echo(f"error: the web app needs the 'web' extra (pip install 'genrelab[web]'): {exc}", err=True)
         raise typer.Exit(2)
@@ -387,9 +387,9 @@ def serve_command(
     except GenrelabError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
-    app = create_app(model=clf, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
-    typer.echo(f"genrelab: serving {model!r} on http://{host}:{port}/  (API docs: /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    app = create_app(model=clf, max_upload_bytes=int(max_upload_mb * 1024 * 1024), docs=docs)
+    typer.echo(f"genrelab: serving {model!r} on http://{host}:{port}/  (API: /openapi.json{', /docs' if docs else ''})")
+    serve(app, host, port)
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,8 @@ from typing import Any, List, Optional
 
 import typer
 
+from genrelab.cli.show import shown
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
@@ -52,8 +54,6 @@ def _parse_pairs(pairs: Optional[List[str]], what: str) -> dict[str, Any]:
 
 def _fail(msg: str, code: int = 2) -> None:
     from rich.console import Console
-
-    from genrelab.cli.show import shown
 
     Console(stderr=True).print(f"[red]error:[/red] {shown(msg)}")
     raise typer.Exit(code)
@@ -189,7 +189,7 @@ def _print_result(run_dir: Path) -> None:
 
     console = Console()
     if not (run_dir / "metrics.json").exists():
-        console.print(f"run directory: {run_dir}")
+        console.print(f"run directory: {shown(run_dir)}")
         return
     rec = load_record(run_dir)
     met, ci, split = rec.metrics, rec.ci.get("accuracy") or {}, rec.split
@@ -209,7 +209,7 @@ def _print_result(run_dir: Path) -> None:
              if s.get("accuracy") is not None]
     if len(parts) > 1:
         console.print(escape("accuracy: " + ", ".join(parts)))
-    console.print(f"run directory: {run_dir}")
+    console.print(f"run directory: {shown(run_dir)}")
 
 
 # --------------------------------------------------------------------------- evaluate

@@ -189,17 +189,17 @@ def _per_patch_outputs(net: Any, names: tuple[str, ...]) -> Any:
     return PerPatchOutputs().eval()
 
 
-def export_onnx(model: str, net: Any = None, path: str | Path | None = None, cache_dir: Path | None = None) -> Path:
+def _export(model: str, net: Any = None, path: str | Path | None = None, cache_dir: Path | None = None) -> Path:
     """Export pretrained ``model`` to ONNX with :func:`genrelab.export.export_onnx` (input ``patches``
     ``(n, 187, 96)``; outputs the per-patch layers of :data:`~genrelab.musicnn.info.ENGINE_OUTPUTS`, checked
     against PyTorch) and return the file (default: :func:`onnx_path`, in the cache)."""
-    from genrelab.export import export_onnx as export_graph
+    from genrelab.export import export_onnx
 
     net = net if net is not None else _load_net(model, cache_dir)
     path = Path(path) if path else onnx_path(model, net, cache_dir)
     names = ENGINE_OUTPUTS[info.arch(model)]
-    return export_graph(_per_patch_outputs(net.eval(), names), (PATCH_FRAMES, N_MELS), path, _opset(),
-                        input_name=INPUT_NAME, output_names=names)
+    return export_onnx(_per_patch_outputs(net.eval(), names), (PATCH_FRAMES, N_MELS), path, _opset(),
+                       input_name=INPUT_NAME, output_names=names)
 
 
 def _onnx_index_path(model: str, cache_dir: Path | None) -> Path:
@@ -291,7 +291,7 @@ def _onnx_session(model: str, net: Any, rt: Runtime):
 
     path = onnx_path(model, net, rt.cache_dir)
     if not path.is_file():
-        export_onnx(model, net, path, rt.cache_dir)
+        _export(model, net, path, rt.cache_dir)
     session = _ort_session(path, rt.threads)
     _write_onnx_index(model, path, rt.cache_dir)
     return session
