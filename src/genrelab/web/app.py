@@ -247,8 +247,11 @@ def create_app(model: Any = "default", *, max_upload_bytes: Optional[int] = None
         try:
             gate.enter()
         except Busy as busy:
-            async for _ in request.stream():  # read (and drop) the body so the client sees the answer
-                pass
+            drained = 0
+            async for chunk in request.stream():  # read and drop the body (up to the limit) so the client
+                drained += len(chunk)              # sees the answer; nothing is stored
+                if drained > limit + FRAMING_SLACK:
+                    break
             return _error(503, "the server is busy; retry in a few seconds", "busy",
                           headers={"Retry-After": str(busy.retry_after)})
         upload = None
