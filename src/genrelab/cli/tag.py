@@ -15,7 +15,10 @@ import typer
 from genrelab.cli.classify import collect_paths, load_classifier, model_ref, no_audio_exit
 from genrelab.cli.show import shown
 
-DEFAULT_MIN_CONFIDENCE = 0.5
+from genrelab.types import UNCERTAIN_BELOW
+
+#: the calibrated threshold below which a result is "uncertain" (``uncertain: true`` on the result)
+DEFAULT_MIN_CONFIDENCE = UNCERTAIN_BELOW
 
 
 def style_names(res: Any) -> list[str] | None:

@@ -120,6 +120,8 @@ class ClassifyResponse(BaseModel):
     score: float
     top: list[LabelScore]
     probabilities: dict[str, float] = Field(description="every genre the model knows, with its probability")
+    uncertain: bool = Field(False, description="the calibrated score is below the model's threshold (more likely wrong than right)")
+    styles: Optional[list[LabelScore]] = Field(None, description="genre/style tags of the musicnn backbone (independent scores)")
     timeline: Optional[list[TimelineItem]] = None
     duration: Optional[float] = None
     n_segments: int
