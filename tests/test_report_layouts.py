@@ -198,6 +198,16 @@ def test_sirek_train_and_validation_columns(tmp_path):
                                                for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")]]
     assert _one(tables, "Table 3.4").rows[0][:2] == ["sirek-vgg11", "yes"]
     assert not [t for t in tables if t.id == "Table 3.3"]
+    # the comparison tables have the pretrained column too (from the config; "—" when it does not say)
+    records, _ = reports.load_runs([root])
+    md = reports.to_markdown(records).splitlines()
+    header = next(line for line in md if line.startswith("| Run"))
+    i = header.strip("|").split("|").index(" Pretrained ")
+    cells = {line.split("|")[1].strip(): line.strip("|").split("|")[i].strip() for line in md
+             if line.startswith("| study/")}
+    assert cells == {"study/vgg11": "yes", "study/cnn3": "—"}
+    csv_rows = {r["run"]: r["pretrained"] for r in csv.DictReader(reports.to_csv(records).splitlines())}
+    assert csv_rows == {"study/vgg11": "true", "study/cnn3": ""}
 
 
 def test_qin_grid_tables(tmp_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from genrelab.reports.columns import _md_cell
 from genrelab.reports.fields import field_text, field_value, format_value, own_name, selects, sort_key
 from genrelab.reports.layouts import FigureSpec, Layout, TableSpec
 from genrelab.reports.records import MISSING, RunRecord
@@ -212,9 +213,6 @@ def run_figures(r: RunRecord) -> list[tuple[str, Any]]:
         out.append(("history", plots.history_figure(r.history, title=f"{r.name}: training history", size=(9, 3.5))))
     return out
 
-
-def _md_cell(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
 
 
 def tables_markdown(layout: Layout, tables: Sequence[StudyTable]) -> str:
