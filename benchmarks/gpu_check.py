@@ -20,7 +20,6 @@ run; record GPU figures in benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from pathlib import Path
@@ -28,20 +27,13 @@ from typing import Any, Callable
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/machine.py, also when loaded by path
+from machine import cpu_model
+
 MEL_TOL_DB = 0.05      # float32 cuFFT vs CPU FFT: observed differences are ~1e-4 dB
 MUSICNN_TOL = 2e-3     # max abs difference of the penultimate layer (values of order 1), cuDNN vs CPU kernels
 PROBA_TOL = 1e-3       # default model's probabilities with the embedding from either device
 TIME_BUDGET_S = 300
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def timed(fn: Callable[[], Any], sync: Callable[[], None], repeats: int = 3) -> tuple[Any, float]:

@@ -193,3 +193,28 @@ def test_entries_without_index_are_checked_by_header(tmp_path):
     with open(c.directory(spec) / "index.jsonl", "a") as f:
         f.write('{"key": "clip001", "by')
     assert FeatureCache(tmp_path / "cache").get("clip001", spec) is not None
+
+
+def test_pipeline_batches_across_tracks_with_the_same_results(tmp_path):
+    """Tracks computed together (one feature call per batch) equal tracks computed one by one."""
+    from genrelab.features import pipeline
+    from genrelab.features.presets import preset
+
+    tracks = _clips(tmp_path / "audio", 3, seconds=3.5)
+    ys = [pipeline.decode(t, preset("mel-3s")) for t in tracks]
+    for name in ("mel-3s", "mfcc13", "liu-image"):
+        spec = preset(name)
+        together = pipeline.examples_many(spec, ys)
+        for y, got in zip(ys, together):
+            np.testing.assert_allclose(got, spec.examples(y), atol=1e-4)
+    # a chunk with a broken track in the middle: the others are stored, stage CPU times are reported
+    bad = tmp_path / "audio" / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    items = [(t.track_id, str(t.path), None) for t in tracks]
+    items.insert(1, ("bad", str(bad), None))
+    rows, times = pipeline.process_chunk(str(tmp_path / "cache"), preset("mel").to_dict(), items, batch=2)
+    assert [r[0] for r in rows] == ["clip000", "bad", "clip001", "clip002"]
+    assert [r[1] is None for r in rows] == [True, False, True, True]
+    assert set(times) == set(pipeline.STAGES) and times["compute"] > 0
+    c = FeatureCache(tmp_path / "cache")
+    np.testing.assert_array_equal(c.get("clip002", preset("mel")), preset("mel").examples(ys[2]))

@@ -88,6 +88,8 @@ def test_ray_matches_local_torch_model_batched(ray_local, clips, torch_ckpt):
     files, bad = clips
     got = _compare(torch_ckpt, files, bad, batch_size=8)
     assert all(got[f].n_segments == 5 for f in files)
+    # the GPU actors' code path (the PyTorch model moved to a torch device), with the CPU standing in for CUDA
+    _compare(torch_ckpt, files, bad, batch_size=8, model_device="cpu")
 
 
 def test_cli_ray_csv_resumes_and_parquet(ray_local, clips, tmp_path):

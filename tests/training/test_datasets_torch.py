@@ -96,3 +96,24 @@ def test_disk_feature_cache_and_augmented_training_tracks(tiny_genre_folder, tmp
                          progress=False)
     assert len(aug) == 4 and sorted(set(aug.track_ids.tolist())) == sorted(t.track_id for t in tracks)
     assert len(list((tmp_path / "cache").rglob("*.npy"))) == 4
+
+
+def test_batch_indexed_loader_gives_the_per_example_loaders_batches():
+    """make_loader cuts each batch with one index (no per-example collate): same batches, same order."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from genrelab.datasets.torch import EpochShuffleSampler, make_loader, tensor_dataset
+
+    rng = np.random.default_rng(0)
+    ex = Examples(rng.standard_normal((67, 4, 5)).astype(np.float32), rng.integers(0, 3, 67),
+                  np.array([f"t{i}" for i in range(67)], dtype=object), ["a", "b", "c"])
+    for shuffle in (True, False):
+        new = make_loader(ex, 8, shuffle=shuffle, seed=3)
+        old = DataLoader(tensor_dataset(ex), batch_size=8, sampler=EpochShuffleSampler(67, seed=3, shuffle=shuffle),
+                         drop_last=shuffle and 67 % 8 == 1)
+        a, b = list(new), list(old)
+        assert len(a) == len(b) == len(new)
+        for (xa, ya), (xb, yb) in zip(a, b):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert make_loader(ex, 8).pin_memory == torch.cuda.is_available()

@@ -316,10 +316,32 @@ def tensor_dataset(ex: Examples):
                          torch.from_numpy(ex.y.astype(np.int64)))
 
 
+class _Batches:
+    """Map-style dataset whose items are whole batches: ``ds[[i, j, ...]] = (X[idx], y[idx])``.
+
+    One fancy-index per batch instead of one ``__getitem__`` per example plus a ``collate`` of the pieces
+    (tens of times faster for spectrogram and image examples); the batches are the same, in the same order."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self) -> int:
+        return int(len(self.y))
+
+    def __getitem__(self, idx):
+        import torch
+
+        i = torch.as_tensor(idx, dtype=torch.long)
+        return self.X[i], self.y[i]
+
+
 def make_loader(ex: Examples, batch_size: int, *, shuffle: bool = False, seed: int = 0, num_workers: int = 0,
-                drop_last: bool = False, num_replicas: int = 1, rank: int = 0):
+                drop_last: bool = False, num_replicas: int = 1, rank: int = 0, pin_memory: bool | None = None):
+    """A DataLoader of ``(X, y)`` batches over ``ex`` (order: :class:`EpochShuffleSampler`). Batches are cut
+    with one index per batch (:class:`_Batches`); ``pin_memory`` (default: when CUDA is available) lets the
+    copy to the GPU overlap the step."""
     import torch
-    from torch.utils.data import DataLoader
+    from torch.utils.data import BatchSampler, DataLoader
 
     ds = tensor_dataset(ex)
     # the loader's own generator: creating an iterator must not draw from the global RNG (resume = same numbers)
@@ -328,8 +350,12 @@ def make_loader(ex: Examples, batch_size: int, *, shuffle: bool = False, seed: i
     sampler = EpochShuffleSampler(len(ds), seed=seed, shuffle=shuffle, num_replicas=num_replicas, rank=rank)
     # drop a last batch of 1 in training: BatchNorm cannot train on a single example
     drop = drop_last or (shuffle and len(sampler) > batch_size and len(sampler) % batch_size == 1)
-    return DataLoader(ds, batch_size=batch_size, sampler=sampler, num_workers=num_workers, drop_last=drop,
-                      persistent_workers=num_workers > 0, generator=gen)
+    if pin_memory is None:
+        pin_memory = torch.cuda.is_available()
+    X, y = ds.tensors
+    return DataLoader(_Batches(X, y), batch_size=None, sampler=BatchSampler(sampler, batch_size, drop),
+                      num_workers=num_workers, persistent_workers=num_workers > 0, generator=gen,
+                      pin_memory=bool(pin_memory))
 
 
 def _lightning_datamodule_base():

@@ -34,7 +34,6 @@ import os
 import re
 import time
 import zlib
-from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -147,6 +146,7 @@ class CacheReport:
     cached: int = 0
     failed: int = 0
     repaired: int = 0  # entries found broken (zero bytes, truncated, corrupt) and recomputed
+    stages: dict[str, float] = field(default_factory=dict)  # CPU seconds per stage, all workers (pipeline.STAGES)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (track_id, message)
     seconds: float = 0.0
     directory: str = ""
@@ -162,7 +162,7 @@ class CacheReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"total": self.total, "computed": self.computed, "cached": self.cached, "failed": self.failed,
-                "repaired": self.repaired,
+                "repaired": self.repaired, "stage_cpu_seconds": dict(self.stages),
                 "errors": [{"track_id": t, "error": e} for t, e in self.errors], "seconds": self.seconds,
                 "directory": self.directory}
 
@@ -304,19 +304,14 @@ class FeatureCache:
         return n
 
     # -- bulk
-    def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
-                    workers: int = 1, progress: bool = True, verify: bool = False) -> CacheReport:
-        """Compute every missing or broken entry (``workers`` processes); valid entries are skipped.
-
-        ``verify``: check existing entries' checksums too (reads every entry), not only their size.
-        A track that fails (undecodable audio, too short, ...) is reported in the returned
-        :class:`CacheReport` and skipped; the run always finishes.
-        """
-        t0 = time.perf_counter()
+    def plan(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
+             verify: bool = False) -> tuple[list[Track], CacheReport]:
+        """The tracks whose entry is missing or broken, and a report counting the valid (``cached``) and broken
+        (``repaired``) ones; removes dead writers' temporary files first. ``verify``: check checksums too."""
         spec = _as_spec(spec)
-        tracks = [_as_track(t) for t in tracks]
         d = self.directory(spec)
         self.clean_temporary(spec)
+        tracks = [_as_track(t) for t in tracks]
         report = CacheReport(total=len(tracks), directory=str(d))
         todo = []
         self.index(d, reload=True)
@@ -328,7 +323,23 @@ class FeatureCache:
                 todo.append(t)
                 if problem != "missing":
                     report.repaired += 1
-        spec_dict = spec.to_dict()
+        return todo, report
+
+    def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
+                    workers: int = 1, progress: bool = True, verify: bool = False) -> CacheReport:
+        """Compute every missing or broken entry (``workers`` processes); valid entries are skipped.
+
+        ``verify``: check existing entries' checksums too (reads every entry), not only their size.
+        A track that fails (undecodable audio, too short, ...) is reported in the returned
+        :class:`CacheReport` and skipped; the run always finishes.
+        """
+        t0 = time.perf_counter()
+        spec = _as_spec(spec)
+        tracks = [_as_track(t) for t in tracks]
+        todo, report = self.plan(tracks, spec, verify=verify)
+        d = Path(report.directory)
+        from genrelab.features import pipeline
+
         with _progress_bar(progress) as bar:
             task = bar.add_task(f"{spec.feature.kind} features", total=len(tracks), completed=report.cached) \
                 if bar else None
@@ -342,25 +353,7 @@ class FeatureCache:
                 if bar:
                     bar.advance(task)
 
-            if workers <= 1 or len(todo) <= 1:
-                for t in todo:
-                    done(*_worker(str(self.root), spec_dict, t.track_id, None if t.path is None else str(t.path),
-                                  _aug_extra(t)))
-            else:
-                _preload(spec)
-                with worker_pool(workers) as ex:
-                    pending = set()
-                    it = iter(todo)
-                    # keep a bounded number of tasks in flight (cheap memory, prompt interruption)
-                    for t in it:
-                        pending.add(ex.submit(_worker, str(self.root), spec_dict, t.track_id,
-                                              None if t.path is None else str(t.path), _aug_extra(t)))
-                        if len(pending) >= 2 * workers:
-                            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                            for f in finished:
-                                done(*f.result())
-                    for f in pending:
-                        done(*f.result())
+            pipeline.run(str(self.root), spec, todo, workers, done, report.stages)
         self.index(d, reload=True)  # the workers' records, for the reads that follow
         report.seconds = time.perf_counter() - t0
         return report
@@ -368,35 +361,9 @@ class FeatureCache:
 
 def compute_track(track: Track, spec: InputSpec) -> np.ndarray:
     """``spec.examples`` of a track's decoded audio (float32)."""
-    from genrelab import audio
-    from genrelab.types import DataError
+    from genrelab.features.pipeline import decode
 
-    if track.path is None:
-        raise DataError(f"{track.track_id}: no audio path")
-    y, _ = audio.load(track.path, sr=spec.sample_rate)
-    aug = (track.extra or {}).get("augment")
-    if aug:  # an augmented training variant (features.augment.expand_training_set)
-        from genrelab.features.augment import apply
-
-        y = apply(y, spec.sample_rate, aug)
-    return np.asarray(spec.examples(y), dtype=np.float32)
-
-
-def _worker(root: str, spec_dict: dict, track_id: str, path: str | None,
-            extra: dict | None = None) -> tuple[str, str | None]:
-    try:
-        cache = FeatureCache(root)
-        spec = InputSpec.from_dict(spec_dict)
-        track = Track(track_id=track_id, path=None if path is None else Path(path), label=None, extra=extra or {})
-        arr = compute_track(track, spec)
-        cache.put(track_id, spec, arr)
-        return track_id, None
-    except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
-        return track_id, f"{type(exc).__name__}: {exc}"
-
-
-def _aug_extra(t: Track) -> dict | None:
-    return {"augment": t.extra["augment"]} if t.extra and t.extra.get("augment") else None
+    return np.asarray(spec.examples(decode(track, spec)), dtype=np.float32)
 
 
 def _preload(spec: InputSpec) -> None:
@@ -409,13 +376,12 @@ def _preload(spec: InputSpec) -> None:
 
 
 def _init_worker() -> None:
-    # one worker per core: keep each worker's libraries single-threaded
-    try:
-        import torch
+    # one worker per core: keep each worker's libraries single-threaded (torch only when the parent
+    # imported it: a CPU extraction never needs it, and importing it costs ~1.3 s of CPU per worker)
+    import sys
 
-        torch.set_num_threads(1)
-    except Exception:  # pragma: no cover
-        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
     from genrelab.features import _kernels
 
     _kernels.set_num_threads(1)

@@ -106,17 +106,19 @@ class Predictor:
     """Actor stage: the model, loaded once per actor, over the examples of many files at a time."""
 
     def __init__(self, model: str, runtime: Any, n_patches: int | None, plugins: Sequence[str], top_k: int,
-                 device: str = "cpu"):
-        self.clf = _classifier(model, runtime.with_(backend="torch") if device != "cpu" else runtime, n_patches,
+                 device: str | None = None):
+        # device None: the checkpoint's own predictor (ONNX Runtime, numpy, scikit-learn, PyTorch on the CPU);
+        # a torch device ("cuda" on GPU actors): the PyTorch model moved there
+        self.clf = _classifier(model, runtime.with_(backend="torch") if device else runtime, n_patches,
                                plugins)
         self.top_k = top_k
         self.device = device
-        if device != "cpu":
+        if device:
             self.torch_model = self.clf.checkpoint.model.to(device).eval()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Probabilities for normalised examples (the CPU stage applied the checkpoint's normaliser)."""
-        if self.device == "cpu":
+        if not self.device:
             return self.clf.checkpoint.predictor.predict_proba(x)
         import torch
 
@@ -164,12 +166,14 @@ def _model_kind(model: str) -> str:
 def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3, timeline: bool = False,
                  runtime: Any = None, n_patches: int | None = None, classifier: Any = None,
                  address: str | None = None, batch_size: int = DEFAULT_BATCH, actors: int | None = None,
-                 num_cpus: int | None = None) -> Iterator[Any]:
+                 num_cpus: int | None = None, model_device: str | None = None) -> Iterator[Any]:
     """Classify ``paths`` on Ray, yielding :class:`~genrelab.inference.ClassificationResult` as they finish.
 
     ``address``: None starts a local Ray instance (``num_cpus`` cores), ``"auto"`` joins the running cluster,
     ``"ray://HOST:PORT"`` connects through Ray Client. ``actors``: size of the model actor pool (default: one per
-    GPU when the cluster has GPUs and the model is a PyTorch model, else one). Every path yields one result.
+    GPU when the cluster has GPUs and the model is a PyTorch model, else one). ``model_device``: run a PyTorch
+    model on this torch device in the actors (default: "cuda" when the cluster has GPUs, else the checkpoint's
+    own CPU runtime). Every path yields one result.
     """
     from genrelab.inference import ClassificationResult, result_from_dict
     from genrelab.scale import cluster_gpus, connect
@@ -183,7 +187,7 @@ def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3
     plugins = list(getattr(classifier, "plugin_modules", ()) or ())
     ray = connect(address, num_cpus=num_cpus)
     gpus = cluster_gpus() if _model_kind(model) == "torch" else 0
-    device = "cuda" if gpus else "cpu"
+    device = model_device or ("cuda" if gpus else None)
     n_actors = actors or max(1, gpus)
     from genrelab.runtime import resolve
 
