@@ -172,7 +172,9 @@ def classify_command(
              "file to resume (files done with this model and options are skipped; another model or other "
              "options are refused). A .json cut by a kill is completed by the next run; .jsonl is always valid. "
              ".parquet (the CSV columns) is written at the end."),
-    timeline: bool = typer.Option(False, "--timeline", help="Classify the whole file window by window (streamed)."),
+    timeline: bool = typer.Option(
+        False, "--timeline", help="Classify the whole file window by window (streamed); the song's answer is then "
+                                  "the genre holding the most seconds of the timeline."),
     timeline_out: Optional[Path] = typer.Option(
         None, "--timeline-out", metavar="FILE",
         help="Write the timeline as a long CSV table (path, start, end, label, score, p_<genre>...); "

@@ -322,9 +322,10 @@ class Classifier:
         off = self.spec.offset_seconds
         span = [(off + i * patch / sr, min(off + (i + 1) * patch / sr, duration)) for i in range(n)]
         if self.window_head is not None:
-            best, post = smooth(self.window_head.log_proba(emb), self.window_head.switch_penalty)
+            logp = self.window_head.log_proba(emb)
+            best, proba = smooth(logp, self.window_head.switch_penalty), np.exp(logp)
             entries = [TimelineEntry(a, b, self.labels[k], float(q[k]), {lab: float(v) for lab, v in zip(self.labels, q)})
-                       for (a, b), k, q in zip(span, best, post)]
+                       for (a, b), k, q in zip(span, best, proba)]
         else:
             ctx = max(1, int(round(self.spec.window_samples / patch)))
             proba = self.predict_examples(feat.pool_windows(emb, ctx))

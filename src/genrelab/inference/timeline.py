@@ -5,15 +5,15 @@ the same answer. The window head judges ``context`` musicnn patches (3 s each; 3
 the patch): mean and std of the MSD_musicnn penultimate outputs (the same per-patch outputs the clip model pools,
 so no second network pass), z-scored, then a multinomial logistic regression (trained on the shared GTZAN clips
 by ``benchmarks/listener_models.py``), then its own calibration temperature. Stored as numpy arrays in
-safetensors plus a JSON file (``<checkpoint>/timeline/head.json``, ``head.safetensors``): numpy runs it.
+plus a JSON file (``<checkpoint>/timeline/``, written and read by :mod:`genrelab.checkpoint`): numpy runs it.
 
 **Smoothing** (:func:`smooth`). A hidden Markov model over the genres, one step per patch: the emission
 log-likelihoods are the window head's calibrated log-probabilities; switching to another genre costs
 ``switch_penalty`` nats more than staying (each other genre is ``exp(-switch_penalty)`` times as likely as the
 same one next patch; 4 nats: a window must be about 55 times likelier under the new genre, or the change must
-last, before the timeline turns). The labels are the Viterbi path (the single best sequence: one switch per real change, not a flicker);
-each entry's probabilities are the HMM posteriors (forward-backward) of that patch, its score the posterior of
-its label.
+last, before the timeline turns). The labels are the Viterbi path (the single best sequence: one switch per
+real change, not a flicker); each entry keeps the window head's own calibrated probabilities (what those few
+seconds sound like, so the windows of one clip differ), its score being the probability of its smoothed label.
 
 **The song's answer from the windows** (:func:`song_answer`). With a timeline, the headline is formed from the
 timeline itself, so it always agrees with it: the label is the genre that holds the most seconds of the timeline
@@ -24,8 +24,6 @@ label.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -34,8 +32,6 @@ import numpy as np
 
 from genrelab.types import GenrelabError
 
-HEAD_JSON = "head.json"
-HEAD_WEIGHTS = "head.safetensors"
 FORMAT = "genrelab-window-head"
 #: Nats a switch of genre costs on the timeline, relative to staying (fixed a priori, not tuned on test audio).
 DEFAULT_SWITCH_PENALTY = 4.0
@@ -87,41 +83,31 @@ class WindowHead:
     def predict_proba(self, per_patch: np.ndarray) -> np.ndarray:
         return np.exp(self.log_proba(per_patch))
 
-    # -- storage (numpy arrays in safetensors + JSON; no pickle)
+    # -- storage: genrelab.checkpoint's companion heads (numpy arrays + JSON; no pickle)
     @classmethod
     def load(cls, folder: str | Path) -> "WindowHead":
-        from safetensors.numpy import load as load_arrays
+        from genrelab.checkpoint import load_head
 
-        folder = Path(folder)
-        meta = json.loads((folder / HEAD_JSON).read_text())
+        meta, arr = load_head(folder)
         if meta.get("format") != FORMAT:
-            raise GenrelabError(f"{folder / HEAD_JSON}: not a {FORMAT} file")
-        data = (folder / HEAD_WEIGHTS).read_bytes()
-        if hashlib.sha256(data).hexdigest() != meta["weights_sha256"]:
-            raise GenrelabError(f"{folder / HEAD_WEIGHTS}: SHA-256 differs from {HEAD_JSON} (damaged or altered)")
-        arr = load_arrays(data)
-        return cls(labels=list(meta["labels"]), coef=arr["coef"].astype(np.float64),
-                   intercept=arr["intercept"].astype(np.float64), mean=arr["mean"].astype(np.float64),
-                   scale=arr["scale"].astype(np.float64), context=int(meta["context_patches"]),
+            raise GenrelabError(f"{folder}: not a {FORMAT}")
+        return cls(labels=list(meta["labels"]), coef=arr["coef"], intercept=arr["intercept"], mean=arr["mean"],
+                   scale=arr["scale"], context=int(meta["context_patches"]),
                    pooling=tuple(meta["pooling"]), model=str(meta["model"]), layer=str(meta["layer"]),
                    temperature=float(meta.get("calibration", {}).get("temperature", 1.0)),
                    switch_penalty=float(meta.get("switch_penalty", DEFAULT_SWITCH_PENALTY)), meta=meta)
 
     def save(self, folder: str | Path, extra: dict[str, Any] | None = None) -> Path:
-        from safetensors.numpy import save as save_arrays
+        from genrelab.checkpoint import save_head
 
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        data = save_arrays({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in (
-            ("coef", self.coef), ("intercept", self.intercept), ("mean", self.mean), ("scale", self.scale))})
-        (folder / HEAD_WEIGHTS).write_bytes(data)
         meta = {"format": FORMAT, "format_version": 1, "labels": list(self.labels), "model": self.model,
                 "layer": self.layer, "context_patches": self.context, "pooling": list(self.pooling),
-                "switch_penalty": self.switch_penalty, "calibration": {"method": "temperature",
-                                                                       "temperature": self.temperature},
-                **(extra or {}), "weights_sha256": hashlib.sha256(data).hexdigest()}
-        (folder / HEAD_JSON).write_text(json.dumps(meta, indent=2) + "\n")
-        return folder
+                "switch_penalty": self.switch_penalty,
+                "calibration": {"method": "temperature", "temperature": self.temperature}, **(extra or {})}
+        if extra and "calibration" in extra:
+            meta["calibration"] = {**extra["calibration"], "temperature": self.temperature}
+        return save_head(folder, {"coef": self.coef, "intercept": self.intercept, "mean": self.mean,
+                                  "scale": self.scale}, meta)
 
 
 def find_head(checkpoint_dir: str | Path | None) -> Path | None:
@@ -129,7 +115,7 @@ def find_head(checkpoint_dir: str | Path | None) -> Path | None:
     if checkpoint_dir is None:
         return None
     folder = Path(checkpoint_dir) / "timeline"
-    return folder if (folder / HEAD_JSON).is_file() else None
+    return folder if (folder / "head.json").is_file() else None
 
 
 def _transitions(n_labels: int, switch_penalty: float) -> np.ndarray:
@@ -139,16 +125,15 @@ def _transitions(n_labels: int, switch_penalty: float) -> np.ndarray:
     return a - _logsumexp(a, axis=1)[:, None]
 
 
-def smooth(log_proba: np.ndarray, switch_penalty: float = DEFAULT_SWITCH_PENALTY) -> tuple[np.ndarray, np.ndarray]:
-    """``(labels, posteriors)`` of the HMM described in the module docstring for per-window log-probabilities
-    ``(n, C)``: the Viterbi path ``(n,)`` (label indices) and the forward-backward posteriors ``(n, C)``."""
+def smooth(log_proba: np.ndarray, switch_penalty: float = DEFAULT_SWITCH_PENALTY) -> np.ndarray:
+    """The Viterbi path ``(n,)`` (label indices) of the HMM described in the module docstring for per-window
+    log-probabilities ``(n, C)``."""
     e = np.asarray(log_proba, dtype=np.float64)
     n, c = e.shape
     if n == 0:
-        return np.zeros(0, dtype=int), e.copy()
+        return np.zeros(0, dtype=int)
     a = _transitions(c, switch_penalty)
     prior = np.full(c, -np.log(c))
-    # Viterbi
     delta, back = prior + e[0], np.zeros((n, c), dtype=int)
     for t in range(1, n):
         cand = delta[:, None] + a  # from -> to
@@ -158,16 +143,7 @@ def smooth(log_proba: np.ndarray, switch_penalty: float = DEFAULT_SWITCH_PENALTY
     path[-1] = int(delta.argmax())
     for t in range(n - 1, 0, -1):
         path[t - 1] = back[t, path[t]]
-    # forward-backward
-    fwd, bwd = np.zeros((n, c)), np.zeros((n, c))
-    fwd[0] = prior + e[0]
-    for t in range(1, n):
-        fwd[t] = _logsumexp(fwd[t - 1][:, None] + a, axis=0) + e[t]
-    for t in range(n - 2, -1, -1):
-        bwd[t] = _logsumexp(a + (e[t + 1] + bwd[t + 1])[None, :], axis=1)
-    post = fwd + bwd
-    post = np.exp(post - _logsumexp(post, axis=1)[:, None])
-    return path, post
+    return path
 
 
 def song_answer(labels: Sequence[str], entry_labels: Sequence[str], durations: Sequence[float],
