@@ -310,7 +310,9 @@ class RunRecord:
             return self.split_label
         if key == "pretrained":
             v = self.pretrained
-            return None if v is None else ({True: "yes", False: "no"}.get(v, str(v)) if isinstance(v, bool) else str(v))
+            if isinstance(v, bool):
+                return "yes" if v else "no"
+            return None if v is None else str(v)
         if key in self.params:
             return self.params[key]
         if key in ("ci_low", "accuracy_ci_low", "ci_high", "accuracy_ci_high"):

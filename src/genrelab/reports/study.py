@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from genrelab.reports.columns import _md_cell
 from genrelab.reports.fields import field_text, field_value, format_value, own_name, selects, sort_key
 from genrelab.reports.layouts import FigureSpec, Layout, TableSpec
 from genrelab.reports.records import MISSING, RunRecord
@@ -78,6 +79,15 @@ def _by_protocol(records: Sequence[RunRecord]) -> list[tuple[bool | None, str, l
     return out
 
 
+def _support(r: RunRecord, genre: str) -> int | None:
+    """The number of scored test examples of ``genre`` (``None`` when not recorded)."""
+    n = ((r.metrics.get("per_genre") or {}).get(genre) or {}).get("support")
+    try:
+        return None if n is None else int(n)
+    except (TypeError, ValueError):
+        return None
+
+
 def _table(spec: TableSpec, recs: list[RunRecord], defaults: dict) -> tuple[list[str], list[list[str]]]:
     if spec.kind == "runs":
         return [c.header for c in spec.columns], [[field_text(r, c.key, defaults) for c in spec.columns]
@@ -103,13 +113,14 @@ def _table(spec: TableSpec, recs: list[RunRecord], defaults: dict) -> tuple[list
         headers = ["Genre", "Test Samples"] + [f"{own_name(r)} %" for r in recs]
         rows = []
         for g in genres:
-            support = []
+            support: list[str] = []
             for r in recs:
-                s = ((r.metrics.get("per_genre") or {}).get(g) or {}).get("support")
-                if s is not None and format_value(s) not in support:
-                    support.append(format_value(int(s)))
+                n = _support(r, g)
+                if n is not None and str(n) not in support:
+                    support.append(str(n))
             rows.append([g, " / ".join(support) or MISSING]
-                        + [format_value(r.per_genre_recall().get(g), percent=True) for r in recs])
+                        + [format_value(r.per_genre_recall().get(g) if _support(r, g) != 0 else None, percent=True)
+                           for r in recs])  # a genre absent from the test part has no accuracy: "—"
         return headers, rows
     raise ValueError(f"{spec.id}: unknown table kind {spec.kind!r} (runs, pivot or genres)")
 
@@ -202,9 +213,6 @@ def run_figures(r: RunRecord) -> list[tuple[str, Any]]:
         out.append(("history", plots.history_figure(r.history, title=f"{r.name}: training history", size=(9, 3.5))))
     return out
 
-
-def _md_cell(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
 
 
 def tables_markdown(layout: Layout, tables: Sequence[StudyTable]) -> str:
