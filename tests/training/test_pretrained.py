@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from pathlib import Path
 
 import pytest
 import torch
@@ -126,3 +127,19 @@ def test_default_run_starts_from_the_downloaded_imagenet_weights(server, monkeyp
     got = model.backbone.state_dict()
     assert torch.equal(got["conv1.weight"], state["conv1.weight"].float())
     assert got["fc.weight"].shape == (10, 512)  # the model keeps its own head
+
+
+def test_cli_no_pretrained_flags(monkeypatch):
+    from typer.testing import CliRunner
+
+    from genrelab.cli import app
+    from genrelab.experiments import runner
+
+    seen = []
+    monkeypatch.setattr(runner, "run_recipe", lambda rec, **kw: seen.extend(r.config.pretrained for r in rec.runs)
+                        or runner.RecipeResult(rec.name, kw.get("out") or "x"))
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "sirek.yaml"
+    res = CliRunner().invoke(app, ["run", str(recipe), "--no-pretrained", "-q"])
+    assert res.exit_code == 0, res.output
+    assert seen and set(seen) == {False}
+    assert "--no-pretrained" in CliRunner().invoke(app, ["train", "--help"]).output

@@ -178,7 +178,7 @@ def classify_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     engine: str = typer.Option("local", "--engine", metavar="local|ray",
                                help="local (worker processes) or ray (Ray Data on a Ray cluster; needs "
-                                    "genrelab[scale]; see docs/scaling.md)."),
+                                    "the scale extra, pip install genrelab\\[scale]; see docs/scaling.md)."),
     address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS",
                                           help="--engine ray: 'auto' (the running cluster) or ray://HOST:PORT; "
                                                "default: a local Ray instance."),

@@ -68,7 +68,8 @@ def extract(
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when any track failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (Ray tasks on a Ray "
-                                                          "cluster; needs genrelab[scale]; see docs/scaling.md)."),
+                                                          "cluster; needs the scale extra, pip install "
+                                                          "genrelab\\[scale]; see docs/scaling.md)."),
     address: Optional[str] = typer.Option(None, "--address", help="--engine ray: 'auto' (the running cluster) or "
                                                                    "ray://HOST:PORT; default: a local Ray instance."),
 ) -> None:

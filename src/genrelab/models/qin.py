@@ -42,9 +42,8 @@ class QinMLP(nn.Module):
 
     The study's network ends in ``LogSigmoid`` (the default, ``logsigmoid_output=True``). LogSigmoid
     outputs are not class log-probabilities (they do not normalise across classes and are <= 0, which
-    squeezes the softmax the loss applies on top), and on the shared Kaggle rows the network without it
-    scores far above the paper; ``logsigmoid_output=False`` is that improved variant (plain logits).
-    Both rank classes the same way at inference.
+    squeezes the softmax the loss applies on top); ``logsigmoid_output=False`` is the improved variant
+    (plain logits). Both rank classes the same way at inference.
     """
 
     def __init__(self, n_classes: int = 10, hidden: tuple[int, int] = (64, 128), negative_slope: float = 0.01,
