@@ -228,8 +228,9 @@ def clean_stale(folders: Iterable[str | Path], dry_run: bool = False) -> list[st
 
 
 def _intact(path: Path, backup: Path) -> bool:
+    """``path`` opens as audio with tags and holds the backup's audio payload."""
     try:
-        _open(path, type(_open(backup)))
+        _open(path)
         return audio_payload_digest(path) == audio_payload_digest(backup, path.suffix)
     except (TagError, OSError, IndexError, struct.error, ValueError):
         return False
@@ -246,13 +247,25 @@ def _copy_into(src: Path, dst: Path) -> None:
 
 # --------------------------------------------------------------------------- writing
 def write_genre(path: str | Path, genre: str | list[str], verify: bool = True) -> None:
-    """Set the genre tag of ``path`` to ``genre`` (one value or several) safely: see the module docstring."""
+    """Set the genre tag of ``path`` to ``genre`` (one value or several) safely: see the module docstring.
+
+    Every failure (unreadable, read-only file or folder, full disk, verification) is a :class:`TagError`
+    naming the file; the file is then unchanged."""
+    try:
+        _write_genre(path, genre, verify)
+    except OSError as exc:
+        raise TagError(path, f"cannot write tags: {exc.strerror or exc}; file left unchanged") from None
+
+
+def _write_genre(path: str | Path, genre: str | list[str], verify: bool) -> None:
     link = Path(path)
     genres = [genre] if isinstance(genre, str) else list(genre)
     if not supported(link):
         raise TagError(link, f"'{link.suffix}' files are not supported for tagging")
     real = Path(os.path.realpath(link))  # a symlink: tag the file it points to, keep the link
     st = _regular(real)
+    if not os.access(real, os.W_OK) or not st.st_mode & 0o222:  # the mode bits: root too leaves it alone
+        raise TagError(link, "read-only file; left unchanged")
     kind = type(_open(real))
     suffix = real.suffix.lower() or link.suffix.lower()
     before = audio_payload_digest(real, suffix) if verify else None

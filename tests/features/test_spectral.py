@@ -67,11 +67,14 @@ def test_batch_equals_single_and_shapes():
         np.testing.assert_allclose(batch[1], single, atol=1e-4)
 
 
-def test_feng_stft_is_128_by_512():
+def test_feng_stft_is_128_frames_by_512_bins():
+    # one reading of Feng's "128 x 512", shared by the preset and the feng-bigru model: (bins, frames) = (512, 128)
     y = np.random.default_rng(1).standard_normal(22050 * 30).astype(np.float32)
-    assert feng_stft().compute(y).shape == (128, 512)
-    assert feng_stft_spec().examples(y).shape == (1, 128, 512)
-    assert feng_stft().output_shape(22050 * 30) == (128, 512)
+    assert feng_stft().compute(y[:127 * 512]).shape == (512, 128)
+    assert feng_stft_spec().examples(y).shape == (10, 512, 128)
+    from genrelab.models import registry
+
+    assert registry.get("feng-bigru").contract().spec == feng_stft_spec()
 
 
 def test_device_resolution(monkeypatch):

@@ -140,3 +140,13 @@ def test_a_json_cut_by_a_kill_is_completed(lib, tiny_ckpt, tmp_path):
     assert res.exit_code == 0 and "malformed" in res.output and "1 to go" in res.output, res.output
     assert sorted(os.path.basename(r["path"]) for r in json.loads(out.read_text())) == [
         "lowtone.wav", "midtone.wav", "noise.wav"]
+
+
+@pytest.mark.parametrize("name,content", [("notes.json", '{"a": 1}\n'), ("table.csv", "a,b\n1,2\n"),
+                                          ("log.jsonl", "hello\nworld\n"), ("old.csv", "path,genre\nx.wav,rock\n")])
+def test_a_file_that_is_not_ours_is_never_overwritten(lib, tiny_ckpt, tmp_path, name, content):
+    out = tmp_path / name
+    out.write_text(content)
+    res = _classify(lib, "--model", tiny_ckpt, "-o", out)
+    assert res.exit_code == 2 and "not a genrelab classify output" in res.output, res.output
+    assert out.read_text() == content

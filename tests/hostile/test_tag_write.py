@@ -156,3 +156,54 @@ def test_write_streams_instead_of_holding_the_file(tmp_path):
         tracemalloc.stop()
     assert tagging.read_genre(big) == "Ambient"
     assert peak < size / 4, f"peak {peak / 1e6:.1f} MB for a {size / 1e6:.1f} MB file"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kill -9")
+def test_kill_while_tagging_through_a_symlink_is_cleaned_beside_the_target(tmp_path, tiny_ckpt):
+    store = tmp_path / "store"
+    real = write_wav(store / "t.wav")
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "t.wav").symlink_to(real)
+    _kill_during_write(lib / "t.wav", "save")
+    assert any(".genrelab-tmp" in p.name for p in store.iterdir())  # the temporary is beside the real file
+    res = runner.invoke(app, ["tag", str(lib), "--model", str(tiny_ckpt), "--write", "--min-confidence", "0"])
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in store.iterdir()) == ["t.wav"] and (lib / "t.wav").is_symlink()
+
+
+def test_read_only_file_is_left_alone(tmp_path):
+    ro_file = write_wav(tmp_path / "a" / "ro.wav")
+    before = ro_file.read_bytes()
+    os.chmod(ro_file, 0o444)
+    try:
+        with pytest.raises(tagging.TagError, match="read-only"):
+            tagging.write_genre(ro_file, "Rock")
+    finally:
+        os.chmod(ro_file, 0o644)
+    assert ro_file.read_bytes() == before
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_folder_is_a_reported_error(tmp_path):
+    song = write_wav(tmp_path / "b" / "x.wav")
+    os.chmod(tmp_path / "b", 0o555)
+    try:
+        with pytest.raises(tagging.TagError, match="cannot write tags"):
+            tagging.write_genre(song, "Rock")
+    finally:
+        os.chmod(tmp_path / "b", 0o755)
+    assert tagging.read_genre(song) is None
+
+
+def test_any_os_error_becomes_a_tag_error(tmp_path, monkeypatch):
+    song = write_wav(tmp_path / "s.wav")
+    before = song.read_bytes()
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tagging.shutil, "copyfileobj", full)
+    with pytest.raises(tagging.TagError, match="No space left"):
+        tagging.write_genre(song, "Rock")
+    assert song.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["s.wav"]

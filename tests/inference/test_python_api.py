@@ -95,3 +95,25 @@ def test_inference_never_opens_checkpoint_files():
     assert not (SRC / "inference.py").exists()
     for f in SRC.rglob("*.py"):  # the CLI and web app use the public exporter, never a private one
         assert "_export_onnx_file" not in f.read_text(), f
+
+
+def test_checkpoint_load_is_the_one_loader(torch_ckpt, sklearn_ckpt, tmp_path):
+    """checkpoint.load gives an object with predict_proba on every backend, the normaliser applied inside."""
+    pytest.importorskip("onnxruntime")
+    from genrelab import checkpoint
+    from genrelab.runtime import Runtime
+
+    rt = Runtime(cache_dir=tmp_path / "cache")
+    x = np.random.default_rng(0).standard_normal((7, 32)).astype(np.float32)
+    plain = checkpoint.load(torch_ckpt)  # training/evaluation: the torch module itself
+    assert plain.model is not None and plain.backend == "torch"
+    onnx = checkpoint.load(torch_ckpt, runtime=rt)  # exports once into the runtime's cache
+    assert onnx.backend == "onnx" and list((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    again = checkpoint.load(torch_ckpt, runtime=rt)  # the cached export: no torch model is built
+    assert again.backend == "onnx" and again.model is None
+    np.testing.assert_allclose(again.predict_proba(x), plain.predict_proba(x), atol=1e-5)
+    sk = checkpoint.load(sklearn_ckpt, runtime=rt)
+    lin = checkpoint.load(sklearn_ckpt, runtime=rt)  # the verified numpy twin, cached by the first load
+    assert (sk.backend, lin.backend, lin.model) == ("sklearn", "linear", None)
+    np.testing.assert_allclose(lin.predict_proba(x), sk.predict_proba(x), atol=1e-5)  # float64 vs float32 input
+    assert checkpoint.load(sklearn_ckpt, runtime=rt.with_(backend="torch")).backend == "sklearn"

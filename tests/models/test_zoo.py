@@ -8,7 +8,8 @@ import inspect
 import numpy as np
 import pytest
 import torch
-from zoo_cases import HEAVY, PARAM_COUNTS, light_config, one_torch_thread, torch_model_names  # noqa: F401
+from zoo_cases import (HEAVY, PARAM_COUNTS, VARIANTS, case_name, light_config, one_torch_thread,  # noqa: F401
+                       torch_model_names)
 
 from genrelab import checkpoint
 from genrelab.export import export_onnx, run_onnx
@@ -16,12 +17,13 @@ from genrelab.models import registry, summary
 from genrelab.models.registry import InputContract
 
 NAMES = torch_model_names()
+CASES = NAMES + list(VARIANTS)  # every model with default arguments, and the study variants
 
 
 def _build(name: str, n_classes: int = 10, seed: int = 0, **extra):
     args, shape = light_config(name)
     torch.manual_seed(seed)
-    return registry.build(name, n_classes, **{**args, **extra}), {**args, **extra}, shape
+    return registry.build(case_name(name), n_classes, **{**args, **extra}), {**args, **extra}, shape
 
 
 def _batch(shape, n: int = 2, seed: int = 1) -> torch.Tensor:
@@ -95,7 +97,7 @@ def test_contract_matches_feature_shape(name):
 
 
 @pytest.mark.parametrize("n_classes", [8, 10, 16])
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_forward_shape_and_n_classes(name, n_classes):
     model, _, shape = _build(name, n_classes)
     model.eval()
@@ -105,7 +107,7 @@ def test_forward_shape_and_n_classes(name, n_classes):
     assert torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_examples_are_independent_in_eval_mode(name):
     model, _, shape = _build(name)
     x = _batch(shape, 3)
@@ -125,21 +127,21 @@ def test_forward_at_contract_shape(name):
         assert model(x).shape == (1, 10)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_save_load_identical_outputs(name, tmp_path):
     model, args, shape = _build(name, n_classes=8)
     x = _batch(shape, 2)
     _settle(model, x)
     labels = [f"genre{i}" for i in range(8)]
-    checkpoint.save(tmp_path / "ckpt", model, model_name=name, model_args=args, labels=labels)
+    checkpoint.save(tmp_path / "ckpt", model, model_name=case_name(name), model_args=args, labels=labels)
     ck = checkpoint.load(tmp_path / "ckpt")
-    assert ck.model_name == name and ck.labels == labels
-    assert ck.contract == registry.get(name).contract(**args)
+    assert ck.model_name == case_name(name) and ck.labels == labels
+    assert ck.contract == registry.get(case_name(name)).contract(**args)
     with torch.no_grad():
         assert torch.equal(model(x), ck.model(x))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_one_optimiser_step_lowers_the_loss(name):
     model, _, shape = _build(name, n_classes=4)
     x = _batch(shape, 4, seed=3)
@@ -179,12 +181,12 @@ def test_parameter_counts_follow_n_classes(name):
     assert c16 - c8 == 8 * (last.in_features + 1)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CASES)
 def test_onnx_export_matches_pytorch(name, tmp_path):
     model, _, shape = _build(name)
     x = _batch(shape, 2)
     _settle(model, x)
-    path = export_onnx(model, shape, tmp_path / f"{name}.onnx")  # verifies a batch of 3 itself
+    path = export_onnx(model, shape, tmp_path / f"{name.replace(':', '_')}.onnx")  # verifies a batch of 3 itself
     one = _batch(shape, 1, seed=5)
     with torch.no_grad():
         ref = model(one).numpy()

@@ -29,7 +29,7 @@ HEAVY = {"qin-resnet18", "sirek-efficientnet-b0", "sirek-efficientnet-b0-gru", "
 #: Parameter counts with 10 classes and default arguments (also in docs/models.md).
 PARAM_COUNTS = {
     "qin-mlp": 13_322,
-    "qin-lstm": 361_226,
+    "qin-lstm": 98_698,
     "qin-resnet18": 11_181_642,
     "saintfelix-mlp": 1_268_298,
     "sears-mlp27": 1_334_090,
@@ -37,9 +37,10 @@ PARAM_COUNTS = {
     "sears-cnn038": 84_362,
     "saintfelix-lstm": 58_314,
     "bian-cnn1d": 1_456_906,
+    "bian-cnn1d-svm": 1_456_906,
     "feng-bigru": 233_610,
-    "liu-cnn": 595_882,
-    "liu-crnn": 113_650,
+    "liu-cnn": 299_562,
+    "liu-crnn": 983_642,
     "liu-dcnn": 9_638_102,
     "liu-dcrnn": 305_142,
     "sirek-cnn3": 15_957_866,
@@ -49,6 +50,25 @@ PARAM_COUNTS = {
     "sirek-efficientnet-b0-gru": 5_092_998,
     "sirek-vgg11": 128_807_306,
 }
+
+
+#: Study variants (model arguments, see docs/models.md) run through the same shape, checkpoint, training-step
+#: and ONNX tests as the registry defaults: case id -> (registry name, arguments).
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "saintfelix-mlp:sigmoid-512-256-128": ("saintfelix-mlp", {"hidden": [512, 256, 128], "activation": "sigmoid"}),
+    "saintfelix-cnn:pool-saintfelix": ("saintfelix-cnn", {"pool": "saintfelix"}),
+    "saintfelix-cnn:sigmoid-1-block": ("saintfelix-cnn", {"activation": "sigmoid", "blocks": 1}),
+    "saintfelix-cnn:2-blocks": ("saintfelix-cnn", {"blocks": 2}),
+    "sears-cnn038:pool-saintfelix": ("sears-cnn038", {"pool": "saintfelix"}),
+    "liu-crnn:bn-every-gru64": ("liu-crnn", {"batch_norm": "every", "gru_units": 64}),
+    "qin-mlp:improved": ("qin-mlp", {"logsigmoid_output": False}),
+    "qin-lstm:128x2": ("qin-lstm", {"hidden_size": 128, "num_layers": 2}),
+}
+
+
+def case_name(case: str) -> str:
+    """The registry name of a test case (a model name or a :data:`VARIANTS` id)."""
+    return VARIANTS[case][0] if case in VARIANTS else case
 
 
 def _shipped(entry) -> bool:
@@ -66,7 +86,10 @@ def sklearn_model_names() -> list[str]:
 
 
 def light_config(name: str) -> tuple[dict, tuple[int, ...]]:
-    """(build arguments, input shape) used by the fast tests of ``name``."""
+    """(build arguments, input shape) used by the fast tests of ``name`` (a model name or a variant id)."""
+    if name in VARIANTS:
+        real, args = VARIANTS[name]
+        return dict(args), tuple(registry.get(real).contract(**args).input_shape)
     if name in LIGHT:
         return LIGHT[name]
     return {}, tuple(registry.get(name).contract().input_shape)

@@ -104,3 +104,12 @@ def test_ddp_two_ranks_match_single_process(shared_data, tmp_path):
     assert p1.shape == p2.shape
     assert np.abs(p1 - p2).max() < TOLERANCE, np.abs(p1 - p2).max()
     assert (p1.argmax(1) == p2.argmax(1)).all()
+
+
+def test_python_dash_m_genrelab_is_the_cli():
+    """``python -m genrelab`` (what ``torchrun -m genrelab`` and Lightning's DDP launcher run) is the CLI."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    res = subprocess.run([sys.executable, "-m", "genrelab", "train", "--help"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "--num-nodes" in res.stdout and "--strategy" in res.stdout

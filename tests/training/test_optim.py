@@ -121,3 +121,26 @@ def test_cosine_and_step_schedules():
 def test_optim_config_errors(kwargs, msg):
     with pytest.raises(ConfigError, match=msg):
         OptimConfig(**kwargs)
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("rmsprop", {"alpha": 0.9, "eps": 1e-7, "momentum": 0.0}),  # tf.keras RMSprop(rho=0.9, epsilon=1e-7)
+    ("adam", {"eps": 1e-7, "betas": (0.9, 0.999)}),              # tf.keras Adam(epsilon=1e-7)
+    ("adadelta", {"rho": 0.95, "eps": 1e-7}),                    # tf.keras Adadelta(rho=0.95, epsilon=1e-7)
+])
+def test_keras_defaults_set_keras_constants(name, expected):
+    p = torch.nn.Parameter(torch.zeros(1))
+    keras = build_optimizer([p], OptimConfig(optimizer=name, lr=1e-3, defaults="keras")).param_groups[0]
+    plain = build_optimizer([p], OptimConfig(optimizer=name, lr=1e-3)).param_groups[0]
+    for k, v in expected.items():
+        assert keras[k] == v
+    assert keras["lr"] == plain["lr"] == 1e-3
+    assert any(keras[k] != plain[k] for k in expected)  # torch's own defaults differ
+
+
+def test_keras_defaults_yield_to_extra_and_reject_unknown_sets():
+    p = torch.nn.Parameter(torch.zeros(1))
+    g = build_optimizer([p], OptimConfig(optimizer="rmsprop", defaults="keras", extra={"alpha": 0.5})).param_groups[0]
+    assert g["alpha"] == 0.5 and g["eps"] == 1e-7
+    with pytest.raises(ConfigError, match="defaults"):
+        OptimConfig(defaults="caffe")

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-
 import pytest
 
 import inference_fixture as fx
@@ -47,21 +43,9 @@ def browser_app(web_app, upload_dir):
 @pytest.fixture(scope="session")
 def live_server(browser_app):
     """uvicorn serving ``browser_app`` on 127.0.0.1 at a free port, in a thread."""
-    import uvicorn
+    from web_helpers import serve_in_thread
 
-    web_app = browser_app
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(web_app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 20
-    while not server.started and time.time() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
+    server, thread, port = serve_in_thread(browser_app)
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)

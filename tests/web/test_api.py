@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 import inference_fixture as fx
+from web_helpers import wav_bytes
 
 pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -22,17 +23,14 @@ def client(web_app):
         yield c
 
 
-def _wav_bytes(label="noise", seconds=7.0, sr=fx.SR, seed=0) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, fx.synth(label, seconds, sr=sr, seed=seed), sr, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
 def test_page_and_openapi(client):
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    assert "/api/classify" in page.text and "<script" in page.text
-    assert "http://" not in page.text and "https://" not in page.text  # no external assets
+    assert '<script src="/static/app.js">' in page.text
+    js = client.get("/static/app.js")
+    assert js.status_code == 200 and "/api/classify" in js.text
+    for text in (page.text, js.text, client.get("/static/app.css").text):
+        assert "http://" not in text and "https://" not in text  # no external assets
     spec = client.get("/openapi.json").json()
     op = spec["paths"]["/api/classify"]["post"]
     assert "multipart/form-data" in op["requestBody"]["content"]
@@ -43,7 +41,7 @@ def test_page_and_openapi(client):
 
 
 def test_classify_upload(client, upload_dir):
-    r = client.post("/api/classify", files={"file": ("song.wav", _wav_bytes("midtone"), "audio/wav")})
+    r = client.post("/api/classify?spectrogram=true", files={"file": ("song.wav", wav_bytes("midtone"), "audio/wav")})
     assert r.status_code == 200, r.text
     d = r.json()
     assert d["path"] == "song.wav" and d["label"] == "midtone"
@@ -59,7 +57,7 @@ def test_classify_upload(client, upload_dir):
 
 def test_other_rates_and_options(client):
     r = client.post("/api/classify?timeline=false&spectrogram=false&top_k=1",
-                    files={"file": ("x.wav", _wav_bytes("lowtone", 5.0, sr=44100), "audio/wav")})
+                    files={"file": ("x.wav", wav_bytes("lowtone", 5.0, sr=44100), "audio/wav")})
     d = r.json()
     assert r.status_code == 200 and d["label"] == "lowtone"
     assert d["timeline"] is None and d["spectrogram"] is None and len(d["top"]) == 1
@@ -96,7 +94,7 @@ def test_several_requests_at_once(client, upload_dir):
 
     def post(i):
         r = client.post("/api/classify?spectrogram=false",
-                        files={"file": (f"{i}.wav", _wav_bytes(labels[i], 6.0, seed=i), "audio/wav")})
+                        files={"file": (f"{i}.wav", wav_bytes(labels[i], 6.0, seed=i), "audio/wav")})
         return r.status_code, r.json().get("label")
 
     with ThreadPoolExecutor(6) as pool:
@@ -108,7 +106,19 @@ def test_several_requests_at_once(client, upload_dir):
 @pytest.mark.integration
 def test_real_clip(client, gtzan_root):
     clip = sorted((gtzan_root / "genres_original" / "jazz").glob("*.wav"))[0]
-    r = client.post("/api/classify", files={"file": (clip.name, clip.read_bytes(), "audio/wav")})
+    r = client.post("/api/classify?spectrogram=true", files={"file": (clip.name, clip.read_bytes(), "audio/wav")})
     assert r.status_code == 200
     d = r.json()
     assert len(d["timeline"]) == 10 and d["spectrogram"]["seconds"] == pytest.approx(30.0, abs=0.7)
+
+
+def test_spectrogram_is_the_models_mel():
+    from genrelab.inference import Classifier
+    from genrelab.web.spectrogram import MelParams, mel_params, render
+
+    clf = Classifier.from_pretrained("default")
+    params = mel_params(clf.spec.feature, clf.sample_rate)
+    assert params == MelParams(16000, 512, 256, 96)  # musicnn's own input representation
+    png, axes = render(fx.synth("noise", 4.0, sr=16000), params)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and axes["seconds"] == 4.0
+    assert 0 < axes["axes_left"] < axes["axes_right"] < 1 and 0 < axes["axes_bottom"] < 1 - axes["axes_top"]

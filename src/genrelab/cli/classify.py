@@ -178,7 +178,7 @@ def classify_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
     engine: str = typer.Option("local", "--engine", metavar="local|ray",
                                help="local (worker processes) or ray (Ray Data on a Ray cluster; needs "
-                                    "genrelab[scale]; see docs/scaling.md)."),
+                                    "the scale extra, pip install genrelab\\[scale]; see docs/scaling.md)."),
     address: Optional[str] = typer.Option(None, "--address", metavar="ADDRESS",
                                           help="--engine ray: 'auto' (the running cluster) or ray://HOST:PORT; "
                                                "default: a local Ray instance."),
@@ -216,12 +216,16 @@ def classify_command(
 
     resumable = output is not None and fmt_s in ("csv", "json", "jsonl", "parquet")
     prev = rio.read_previous(output, fmt_s, run, labels, top_k) if resumable else rio.Previous()
+    if prev.looks_alien():
+        err.print(f"[red]error:[/red] {shown(output)} is not a genrelab classify output (it is left as it is); "
+                  "write to another --output")
+        raise typer.Exit(2)
     if prev.malformed:
         err.print(f"[yellow]ignored[/yellow] {len(prev.malformed)} malformed row(s) in {shown(output)}: "
                   + shown("; ".join(prev.malformed[:3])) + (" ..." if len(prev.malformed) > 3 else ""))
     if prev.foreign:
         err.print(f"[red]error:[/red] {shown(output)} holds {prev.foreign} result(s) made with another model or "
-                  "other options (--model, --top-k, --timeline, --patches) or by an older genrelab; "
+                  "other options (--model, --top-k, --timeline, --patches); "
                   "write to another --output, or remove that file")
         raise typer.Exit(2)
     done = {f for f in files if ids[f] and ids[f] in prev.rows}
@@ -369,12 +373,12 @@ def serve_command(
     port: int = typer.Option(8000, "--port"),
     model: str = typer.Option("default", "--model", "-m", help="Shipped model name or checkpoint folder."),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest accepted upload (413 above)."),
+    docs: bool = typer.Option(False, "--docs", help="Also serve the interactive /docs page (loads assets from a CDN)."),
 ) -> None:
     """Serve the web page and the JSON API (POST /api/classify) for one model."""
     try:
-        import uvicorn
-
         from genrelab.web import create_app
+        from genrelab.web.app import serve
     except ImportError as exc:
         typer.echo(f"error: the web app needs the 'web' extra (pip install 'genrelab[web]'): {exc}", err=True)
         raise typer.Exit(2)
@@ -387,9 +391,9 @@ def serve_command(
     except GenrelabError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2)
-    app = create_app(model=clf, max_upload_bytes=int(max_upload_mb * 1024 * 1024))
-    typer.echo(f"genrelab: serving {model!r} on http://{host}:{port}/  (API docs: /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    app = create_app(model=clf, max_upload_bytes=int(max_upload_mb * 1024 * 1024), docs=docs)
+    typer.echo(f"genrelab: serving {model!r} on http://{host}:{port}/  (API: /openapi.json{', /docs' if docs else ''})")
+    serve(app, host, port)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,8 @@ from typing import Optional
 
 import typer
 
+from genrelab.cli.show import shown
+
 features_app = typer.Typer(help="Features: extract into the cache, export Kaggle-style CSVs, list presets.",
                            no_args_is_help=True)
 
@@ -66,7 +68,8 @@ def extract(
     strict: bool = typer.Option(False, "--strict", help="Exit with status 1 when any track failed."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     engine: str = typer.Option("local", "--engine", help="local (worker processes) or ray (Ray tasks on a Ray "
-                                                          "cluster; needs genrelab[scale]; see docs/scaling.md)."),
+                                                          "cluster; needs the scale extra, pip install "
+                                                          "genrelab\\[scale]; see docs/scaling.md)."),
     address: Optional[str] = typer.Option(None, "--address", help="--engine ray: 'auto' (the running cluster) or "
                                                                    "ray://HOST:PORT; default: a local Ray instance."),
 ) -> None:
@@ -80,7 +83,7 @@ def extract(
         spec = parse_spec(feature)
         index = _load_index(dataset, root)
     except GenrelabError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {shown(exc)}")
         raise typer.Exit(2) from None
     tracks = [t for t in index.tracks if t.path is not None]
     if augment:
@@ -90,7 +93,7 @@ def extract(
         rest = [t for t in tracks if (t.split or "train") not in ("train", "training")]
         tracks = expand_training_set(train) + rest
     skipped = sum(getattr(index, "skipped", {}).values()) if getattr(index, "skipped", None) else 0
-    console.print(f"{len(tracks)} tracks from {root} ({dataset}); feature {spec.feature.kind} "
+    console.print(f"{len(tracks)} tracks from {shown(root)} ({dataset}); feature {spec.feature.kind} "
                   f"(spec {spec.hash()})" + (f"; {skipped} left out by the loader" if skipped else ""))
     cache = FeatureCache(out)
     if engine == "ray":
@@ -99,7 +102,7 @@ def extract(
         try:
             report = extract_ray(cache, tracks, spec, address=address, progress=not quiet, verify=verify)
         except GenrelabError as exc:
-            console.print(f"[red]error:[/red] {exc}")
+            console.print(f"[red]error:[/red] {shown(exc)}")
             raise typer.Exit(2) from None
     elif engine == "local":
         report = cache.compute_all(tracks, spec, workers=_workers(workers), progress=not quiet, verify=verify)
@@ -113,7 +116,7 @@ def extract(
         table.add_column("track")
         table.add_column("error")
         for tid, err in report.errors[:50]:
-            table.add_row(tid, err)
+            table.add_row(shown(tid), shown(err))
         console.print(table)
         if len(report.errors) > 50:
             console.print(f"... and {len(report.errors) - 50} more")
@@ -147,7 +150,7 @@ def export_csv(
 
     console = _console()
     if not root.exists():
-        console.print(f"[red]error:[/red] not found: {root}")
+        console.print(f"[red]error:[/red] not found: {shown(root)}")
         raise typer.Exit(2)
     items = []
     for p in audio.iter_audio_files(root):
@@ -155,14 +158,14 @@ def export_csv(
         label = rel.parts[0] if len(rel.parts) > 1 else ""
         items.append((p, label))
     if not items:
-        console.print(f"[red]error:[/red] no audio files under {root}")
+        console.print(f"[red]error:[/red] no audio files under {shown(root)}")
         raise typer.Exit(2)
     rep = _export(items, out, segments=segments, workers=_workers(workers), progress=not quiet,
                   max_seconds=max_seconds if max_seconds > 0 else None)
-    console.print(f"{rep['rows']} rows from {rep['files']} files -> {rep['path']}"
+    console.print(f"{rep['rows']} rows from {rep['files']} files -> {shown(rep['path'])}"
                   + (f"; [yellow]{rep['failed']} failed[/yellow]" if rep["failed"] else ""))
     for _path, err in rep["errors"][:50]:
-        console.print(f"  {err}")
+        console.print(f"  {shown(err)}")
 
 
 @features_app.command("list")

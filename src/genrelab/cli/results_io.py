@@ -124,6 +124,12 @@ class Previous:
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
     foreign: int = 0  # rows of another model / other options (or without keys)
     malformed: list[str] = field(default_factory=list)  # "line N: why"
+    keyed: int = 0  # rows that carry genrelab's resume keys (of any run)
+    alien: bool = False  # the file is not a genrelab classify output at all: never overwrite it
+
+    def looks_alien(self) -> bool:
+        """Not ours: a foreign layout, or nothing but garbage (a kill cuts at most the last row)."""
+        return self.alien or (self.keyed == 0 and len(self.malformed) > 1)
 
 
 def read_previous(path: Path, fmt: str, run: str, labels: Sequence[str], top_k: int) -> Previous:
@@ -141,6 +147,8 @@ def read_previous(path: Path, fmt: str, run: str, labels: Sequence[str], top_k: 
         if not isinstance(row, dict) or not isinstance(row.get("path"), str) or not row["path"]:
             prev.malformed.append(f"line {line}: no path")
             continue
+        if row.get("run_id") and row.get("file_id"):
+            prev.keyed += 1
         if row.get("run_id") != run or not row.get("file_id"):
             prev.foreign += 1
             continue
@@ -161,7 +169,7 @@ def _csv_items(text: str, complete: bool, prev: Previous) -> list[tuple[int, dic
     try:
         fields = reader.fieldnames or []
         if "path" not in fields or "run_id" not in fields:
-            prev.foreign += sum(1 for _ in reader)
+            prev.alien = True
             return []
         for row in reader:
             items.append((reader.line_num, row))
@@ -188,7 +196,7 @@ def _parquet_items(path: Path, prev: Previous) -> list[tuple[int, dict]]:
         prev.malformed.append(f"the whole file: {type(exc).__name__}: {exc}")
         return []
     if "path" not in table.columns or "run_id" not in table.columns:
-        prev.foreign += len(table)
+        prev.alien = True
         return []
     return [(i + 1, row) for i, row in enumerate(table.to_dict("records"))]
 
@@ -209,7 +217,10 @@ def _json_items(text: str, fmt: str, complete: bool, prev: Previous) -> list[tup
     if fmt == "json":
         try:
             data = json.loads(text)
-            return [(i + 2, d) for i, d in enumerate(data)] if isinstance(data, list) else []
+            if not isinstance(data, list):
+                prev.alien = True
+                return []
+            return [(i + 2, d) for i, d in enumerate(data)]
         except ValueError:
             pass  # a file cut by a kill: read it line by line
     lines = text.split("\n")

@@ -7,6 +7,7 @@ links and never leaves a half-written file (see :mod:`genrelab.tagging`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,9 @@ def tag_command(
     err = Console(stderr=True, soft_wrap=True)  # messages carry file paths: never wrap them mid-path
     out = Console(soft_wrap=True)
     files, missing = collect_paths(paths)
-    folders = [p for p in paths if Path(p).is_dir()] + [str(Path(f).parent) for f in files]
+    # where a killed run may have left its files: beside each file, and beside the target of a symlink
+    folders = [p for p in paths if Path(p).is_dir()] + [str(Path(f).parent) for f in files] + [
+        os.path.dirname(os.path.realpath(f)) for f in files]
     for line in tagging.clean_stale(folders, dry_run=not write):
         err.print(shown(line))
     if not files and not missing:

@@ -16,6 +16,8 @@ from typing import Any, List, Optional
 
 import typer
 
+from genrelab.cli.show import shown
+
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train_cmd)
@@ -53,8 +55,6 @@ def _parse_pairs(pairs: Optional[List[str]], what: str) -> dict[str, Any]:
 def _fail(msg: str, code: int = 2) -> None:
     from rich.console import Console
 
-    from genrelab.cli.show import shown
-
     Console(stderr=True).print(f"[red]error:[/red] {shown(msg)}")
     raise typer.Exit(code)
 
@@ -73,6 +73,7 @@ def train_cmd(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Registered model name (see `genrelab models`)."),
     model_arg: Optional[List[str]] = typer.Option(None, "--model-arg", help="Model argument KEY=VALUE (repeatable)."),
     pretrained_weights: Optional[Path] = typer.Option(None, "--pretrained-weights", help="ImageNet weight file (.pth/.safetensors) for ResNet/EfficientNet/VGG backbones."),
+    no_pretrained: bool = typer.Option(False, "--no-pretrained", help="Train ResNet/EfficientNet/VGG models from scratch (default: torchvision's ImageNet weights, downloaded on first use)."),
     feature: Optional[str] = typer.Option(None, "--feature", help='Replace the model\'s feature, as JSON (e.g. \'{"kind": "musicnn"}\' for a classic head on musicnn embeddings).'),
     dataset: str = typer.Option("auto", "--dataset", help="gtzan, fma, folder, table or auto (guess from ROOT)."),
     root: Optional[Path] = typer.Option(None, "--root", help="Dataset folder, or feature table (.csv) for --dataset table."),
@@ -152,6 +153,7 @@ def train_cmd(
             cfg = TrainConfig.from_dict(dict(
                 model=model, model_args=_parse_pairs(model_arg, "--model-arg"),
                 pretrained_weights=str(pretrained_weights) if pretrained_weights else None,
+                pretrained=False if no_pretrained else None,
                 feature=json.loads(feature) if feature else None,
                 data=dict(dataset=dataset, root=str(root), options=_parse_pairs(data_option, "--data-option"),
                           split=split, lists=str(lists) if lists else None,
@@ -189,7 +191,7 @@ def _print_result(run_dir: Path) -> None:
 
     console = Console()
     if not (run_dir / "metrics.json").exists():
-        console.print(f"run directory: {run_dir}")
+        console.print(f"run directory: {shown(run_dir)}")
         return
     rec = load_record(run_dir)
     met, ci, split = rec.metrics, rec.ci.get("accuracy") or {}, rec.split
@@ -209,7 +211,7 @@ def _print_result(run_dir: Path) -> None:
              if s.get("accuracy") is not None]
     if len(parts) > 1:
         console.print(escape("accuracy: " + ", ".join(parts)))
-    console.print(f"run directory: {run_dir}")
+    console.print(f"run directory: {shown(run_dir)}")
 
 
 # --------------------------------------------------------------------------- evaluate
@@ -260,6 +262,7 @@ def run_cmd(
     data_root: Optional[Path] = typer.Option(None, "--data-root", help="Shortcut for --var data_root=PATH."),
     list_runs: bool = typer.Option(False, "--list", help="Print the expanded runs and exit."),
     force: bool = typer.Option(False, "--force", help="Re-run runs that already have metrics.json."),
+    no_pretrained: bool = typer.Option(False, "--no-pretrained", help="Train the ImageNet-backbone models from scratch (default: torchvision's weights)."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Run every run of an experiment recipe; skips finished runs, continues after failures."""
@@ -280,6 +283,9 @@ def run_cmd(
             if found is not None:
                 variables["data_root"] = found
                 rec = load_recipe(recipe, variables=variables, smoke=smoke)
+        if no_pretrained:
+            for r in rec.runs:
+                r.config.pretrained = False
         if list_runs:
             for r in rec.select(only):
                 d = r.config

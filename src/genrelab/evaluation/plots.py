@@ -6,7 +6,9 @@ tests know its pixel size. :func:`png_bytes` gives the bytes (for embedding in H
 
 * :func:`history_figure` — loss and accuracy curves (the studies' "cost history") from the per-epoch
   ``history.csv`` that training writes. Expected columns: ``epoch, train_loss, val_loss, train_acc,
-  val_acc`` (any subset; other columns such as ``lr`` are ignored; empty cells are gaps).
+  val_acc`` (any subset; other columns such as ``lr`` are ignored; empty cells are gaps), and the test
+  curve (``test_loss``/``test_acc``) where a run recorded one, labelled :data:`TEST_CURVE_LABEL`.
+* :func:`overlay_figure` — one per-epoch column of several runs in one axes (Liu et al., figs. 5-6).
 * :func:`confusion_figure` — confusion-matrix heatmap, counts or row-normalised.
 * :func:`per_genre_recall_figure` — per-genre recall, grouped bars for several models (Liu et al., fig. 8).
 * :func:`comparison_figure` — one metric for many models, with confidence-interval error bars when given.
@@ -29,7 +31,7 @@ from genrelab.fileio import atomic_write_bytes
 
 __all__ = [
     "HISTORY_COLUMNS", "read_history", "save_png", "png_bytes",
-    "history_figure", "plot_history",
+    "history_figure", "plot_history", "has_curves", "overlay_figure", "TEST_CURVE_LABEL",
     "confusion_figure", "plot_confusion",
     "per_genre_recall_figure", "plot_per_genre_recall",
     "comparison_figure", "plot_comparison",
@@ -38,6 +40,10 @@ __all__ = [
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc")
 DPI = 100
+#: The legend label of a per-epoch test curve: shown where a study reported one, never used for selection.
+TEST_CURVE_LABEL = "test (reported by the study; not used for selection)"
+#: (history column prefix, line style, legend label) of the curves :func:`history_figure` draws.
+CURVE_PARTS = (("train", "-", "train"), ("val", "--", "validation"), ("test", ":", TEST_CURVE_LABEL))
 
 
 # --------------------------------------------------------------------------- output
@@ -60,7 +66,8 @@ def save_png(fig: Figure, out: str | Path, dpi: int = DPI) -> Path:
 
 # --------------------------------------------------------------------------- history curves
 def read_history(history: str | Path | Mapping[str, Sequence[Any]] | Any) -> dict[str, np.ndarray]:
-    """Per-epoch history as ``{column: float array}`` from a CSV path, a dict of lists or a DataFrame.
+    """Per-epoch history as ``{column: float array}`` from a CSV path, a dict of lists, a list of per-epoch
+    dicts (``RunRecord.history``) or a DataFrame.
 
     Empty or non-numeric cells become NaN. Without an ``epoch`` column epochs are numbered 1..n.
     """
@@ -74,6 +81,9 @@ def read_history(history: str | Path | Mapping[str, Sequence[Any]] | Any) -> dic
                     cols.setdefault(k.strip(), []).append(v)
     elif hasattr(history, "to_dict") and hasattr(history, "columns"):  # pandas DataFrame
         cols = {str(c): list(history[c]) for c in history.columns}
+    elif isinstance(history, (list, tuple)):  # rows: [{"epoch": 1, "train_loss": ...}, ...]
+        keys = list(dict.fromkeys(k for row in history for k in row))
+        cols = {str(k): [row.get(k) for row in history] for k in keys}
     else:
         cols = {str(k): list(v) for k, v in dict(history).items()}
 
@@ -91,21 +101,31 @@ def read_history(history: str | Path | Mapping[str, Sequence[Any]] | Any) -> dic
     return out
 
 
+def has_curves(history: Any) -> bool:
+    """Whether ``history`` holds any per-epoch train/validation/test value (scikit-learn runs have none)."""
+    try:
+        h = read_history(history)
+    except (OSError, ValueError, TypeError):
+        return False
+    return any(c in h and not np.isnan(h[c]).all()
+               for part, _, _ in CURVE_PARTS for c in (f"{part}_loss", f"{part}_acc"))
+
+
 def history_figure(history: Any, title: str | None = None, size: tuple[float, float] = (10, 4)) -> Figure:
-    """Two panels: loss (train/val) and accuracy (train/val) per epoch."""
+    """Two panels: loss and accuracy per epoch, train and validation, plus the test curve where the run
+    recorded one (dotted, labelled :data:`TEST_CURVE_LABEL`)."""
     h = read_history(history)
     ep = h["epoch"]
     fig = _new_figure(size)
     ax_loss, ax_acc = fig.subplots(1, 2)
     for ax, what in ((ax_loss, "loss"), (ax_acc, "acc")):
         drawn = False
-        for part, style in (("train", "-"), ("val", "--")):
+        for part, style, label in CURVE_PARTS:
             col = f"{part}_{what}"
             if col in h and not np.isnan(h[col]).all():
                 y = h[col]
                 ok = ~np.isnan(y)
-                ax.plot(ep[ok], y[ok], style, marker="o" if ok.sum() < 30 else None, markersize=3,
-                        label="train" if part == "train" else "validation")
+                ax.plot(ep[ok], y[ok], style, marker="o" if ok.sum() < 30 else None, markersize=3, label=label)
                 drawn = True
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -113,11 +133,39 @@ def history_figure(history: Any, title: str | None = None, size: tuple[float, fl
         ax.set_title("loss" if what == "loss" else "accuracy")
         ax.grid(alpha=0.3)
         if drawn:
-            ax.legend(loc="best", fontsize=8)
+            ax.legend(loc="best", fontsize=7)
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def overlay_figure(series: Mapping[str, Any], column: str, title: str | None = None, ylabel: str | None = None,
+                   size: tuple[float, float] = (7, 4)) -> Figure:
+    """One line per run: ``series`` maps a legend label to a history (anything :func:`read_history`
+    reads); ``column`` is the per-epoch column drawn (e.g. ``val_acc``). Runs without it are left out."""
+    fig = _new_figure(size)
+    ax = fig.subplots()
+    colors = _colors(max(1, len(series)))
+    drawn = 0
+    for k, (label, history) in enumerate(series.items()):
+        h = read_history(history)
+        y = h.get(column)
+        if y is None or np.isnan(y).all():
+            continue
+        ok = ~np.isnan(y)
+        ax.plot(h["epoch"][ok], y[ok], "-", color=colors[k], label=str(label))
+        drawn += 1
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(ylabel or column)
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(loc="best", fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_title(title or column)
     return fig
 
 

@@ -41,6 +41,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from genrelab.features.config import FeatureConfig, InputSpec
+from genrelab.features.workers import mp_context, worker_pool  # noqa: F401 (re-exported: see __all__)
 from genrelab.types import Track
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -304,19 +305,14 @@ class FeatureCache:
         return n
 
     # -- bulk
-    def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
-                    workers: int = 1, progress: bool = True, verify: bool = False) -> CacheReport:
-        """Compute every missing or broken entry (``workers`` processes); valid entries are skipped.
-
-        ``verify``: check existing entries' checksums too (reads every entry), not only their size.
-        A track that fails (undecodable audio, too short, ...) is reported in the returned
-        :class:`CacheReport` and skipped; the run always finishes.
-        """
-        t0 = time.perf_counter()
+    def plan(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
+             verify: bool = False) -> tuple[list[Track], CacheReport]:
+        """The tracks whose entry is missing or broken, and a report counting the valid (``cached``) and broken
+        (``repaired``) ones; removes dead writers' temporary files first. ``verify``: check checksums too."""
         spec = _as_spec(spec)
-        tracks = [_as_track(t) for t in tracks]
         d = self.directory(spec)
         self.clean_temporary(spec)
+        tracks = [_as_track(t) for t in tracks]
         report = CacheReport(total=len(tracks), directory=str(d))
         todo = []
         self.index(d, reload=True)
@@ -328,6 +324,21 @@ class FeatureCache:
                 todo.append(t)
                 if problem != "missing":
                     report.repaired += 1
+        return todo, report
+
+    def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
+                    workers: int = 1, progress: bool = True, verify: bool = False) -> CacheReport:
+        """Compute every missing or broken entry (``workers`` processes); valid entries are skipped.
+
+        ``verify``: check existing entries' checksums too (reads every entry), not only their size.
+        A track that fails (undecodable audio, too short, ...) is reported in the returned
+        :class:`CacheReport` and skipped; the run always finishes.
+        """
+        t0 = time.perf_counter()
+        spec = _as_spec(spec)
+        tracks = [_as_track(t) for t in tracks]
+        todo, report = self.plan(tracks, spec, verify=verify)
+        d = Path(report.directory)
         from genrelab.features import pipeline
 
         with _progress_bar(progress) as bar:
@@ -343,7 +354,7 @@ class FeatureCache:
                 if bar:
                     bar.advance(task)
 
-            pipeline.run(str(self.root), spec, todo, workers, done, report.stages)
+            pipeline.run(str(self.root), spec, todo, workers, done, report.stages, type(self))
         self.index(d, reload=True)  # the workers' records, for the reads that follow
         report.seconds = time.perf_counter() - t0
         return report
@@ -354,50 +365,6 @@ def compute_track(track: Track, spec: InputSpec) -> np.ndarray:
     from genrelab.features.pipeline import decode
 
     return np.asarray(spec.examples(decode(track, spec)), dtype=np.float32)
-
-
-def _preload(spec: InputSpec) -> None:
-    """Import and warm up the feature code once in the parent, so forked workers start ready."""
-    try:
-        y = 0.01 * np.random.default_rng(0).standard_normal(int(spec.sample_rate * 3)).astype(np.float32)
-        spec.feature.compute(y)
-    except Exception:  # noqa: BLE001 - only a warm-up
-        pass
-
-
-def _init_worker() -> None:
-    # one worker per core: keep each worker's libraries single-threaded (torch only when the parent
-    # imported it: a CPU extraction never needs it, and importing it costs ~1.3 s of CPU per worker)
-    import sys
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    try:  # and BLAS (OpenBLAS threads spin: a 13 x 128 DCT product cost 8 ms of CPU instead of 0.07)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:  # noqa: BLE001 - threadpoolctl comes with scikit-learn; without it BLAS keeps its threads
-        pass
-    from genrelab.features import _kernels
-
-    _kernels.set_num_threads(1)
-
-
-def worker_pool(workers: int):
-    """A process pool of ``workers`` feature workers that die with this process (``genrelab.procpool``:
-    a ``kill -9`` of ``features extract`` leaves no worker running), forked from the warmed-up parent."""
-    from genrelab.procpool import process_pool
-
-    return process_pool(workers, initializer=_init_worker, mp_context=mp_context())
-
-
-def mp_context():
-    """Process start method for worker pools: the platform default ("fork" on Linux: no ``__main__``
-    guard needed, workers start at once). The feature kernels use no OpenMP threading layer, so
-    forking a process that already computed features is safe."""
-    import multiprocessing as mp
-
-    return mp.get_context()
 
 
 def _append_line(path: Path, line: str) -> None:

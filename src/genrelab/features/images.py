@@ -192,8 +192,9 @@ def omier_image_spec() -> InputSpec:
 
 
 def liu_image_spec() -> InputSpec:
-    """Liu et al.'s 128 x 128 images (grey level = normalised dB), one per 30 s clip."""
-    return InputSpec(feature=SpectrogramImage(width=128, height=128, channels=1), clip_seconds=30.0)
+    """Liu et al.'s 128 x 128 images (grey level = normalised dB), one per 30 s clip, from audio at 16,000 Hz
+    as the study resamples it (n_fft 2048, hop 512 at 16 kHz: 938 frames resized to 128 columns)."""
+    return InputSpec(feature=SpectrogramImage(sample_rate=16000, width=128, height=128, channels=1), clip_seconds=30.0)
 
 
 __all__ = [

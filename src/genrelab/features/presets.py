@@ -19,7 +19,7 @@ def _presets() -> dict[str, tuple[Callable[[], InputSpec], str]]:
         "mel-3s": (lambda: InputSpec(feature=spectral.MelSpectrogram(), clip_seconds=30.0, segment_seconds=3.0),
                    "log-mel spectrograms of the ten 3 s segments of the first 30 s"),
         "stft": (lambda: InputSpec(feature=spectral.Spectrogram()), "linear STFT power spectrogram in dB"),
-        "feng-stft": (spectral.feng_stft_spec, "Feng et al.'s BiGRU input: 128 bins x 512 frames of 30 s"),
+        "feng-stft": (spectral.feng_stft_spec, "Feng et al.'s BiGRU input: 128 frames x 512 STFT bins per ~3 s excerpt"),
         "mfcc": (lambda: InputSpec(feature=spectral.MFCC(n_mfcc=20)), "20 MFCCs per frame (librosa defaults)"),
         "mfcc13": (lambda: InputSpec(feature=spectral.MFCC(n_mfcc=13)), "13 MFCCs per frame"),
         "saintfelix-mfcc": (spectral.saintfelix_mfcc_spec,

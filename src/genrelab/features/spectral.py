@@ -285,8 +285,8 @@ class Spectrogram(_TorchFeature):
 
     ``n_bins`` keeps only the lowest ``n_bins`` frequency bins (None: all ``1 + n_fft // 2``);
     ``n_frames`` crops or zero-pads (in the linear domain, i.e. to the floor value in dB) the time
-    axis to exactly that many frames (None: as computed). Feng et al.'s 128 x 512 input is
-    :func:`feng_stft` (n_fft=256 -> 129 bins, top one dropped; hop 1292 -> 512 frames of 30 s).
+    axis to exactly that many frames (None: as computed). Feng et al.'s "128 x 512" input is
+    :func:`feng_stft`: 128 frames x 512 bins, laid out ``(512, 128)`` (n_fft 1024 -> 513 bins, Nyquist dropped).
     """
 
     kind: ClassVar[str] = "stft"
@@ -439,21 +439,26 @@ def saintfelix_mfcc_spec() -> InputSpec:
 
 
 def feng_stft() -> Spectrogram:
-    """Feng et al.'s BiGRU input: 128 frequency bins x 512 frames from a 30 s clip at 22050 Hz.
+    """Feng et al.'s BiGRU input, "128 x 512" read as 128 time frames x 512 frequency bins (the Bi-RNN branch
+    max-pools each frame's bins by 2 and embeds them, then reads the frames as a sequence).
 
-    n_fft=256 gives 129 bins (0..11025 Hz); the top (Nyquist) bin is dropped. Hop 1292 gives
-    ``1 + 661500 // 1292 = 513`` centred frames over 30 s; the last is dropped (``n_frames=512``).
-    Values are dB re. the clip's maximum, floored 80 dB below it.
+    n_fft 1024 gives 513 bins (0..11025 Hz at 22,050 Hz); the top (Nyquist) bin is dropped -> 512. Hop 512:
+    128 centred frames cover 65,024 samples (~2.95 s). Laid out ``(bins, frames) = (512, 128)`` like every
+    spectrogram here. Values are dB re. the excerpt's maximum, floored 80 dB below it.
     """
-    return Spectrogram(sample_rate=22050, n_fft=256, hop_length=1292, n_bins=128, n_frames=512)
+    return Spectrogram(sample_rate=22050, n_fft=1024, hop_length=512, n_bins=512, n_frames=128)
+
+
+#: Samples of one Feng excerpt: 128 centred frames of hop 512 (``1 + 65024 // 512 = 128``).
+FENG_EXCERPT_SAMPLES = 127 * 512
 
 
 def feng_stft_spec() -> InputSpec:
-    """InputSpec of :func:`feng_stft` on the first 30 s of the track."""
-    return InputSpec(feature=feng_stft(), clip_seconds=30.0)
+    """InputSpec of :func:`feng_stft`: the first 30 s of the track cut into back-to-back 128-frame excerpts (10)."""
+    return InputSpec(feature=feng_stft(), clip_seconds=30.0, segment_samples=FENG_EXCERPT_SAMPLES)
 
 
 __all__ = [
-    "MelSpectrogram", "Spectrogram", "MFCC", "saintfelix_mfcc_spec", "feng_stft", "feng_stft_spec",
+    "MelSpectrogram", "Spectrogram", "MFCC", "saintfelix_mfcc_spec", "feng_stft", "feng_stft_spec", "FENG_EXCERPT_SAMPLES",
     "stft_torch", "power_to_db_torch", "mel_filters", "resolve_device", "SAINTFELIX_SLICE_SAMPLES", "per_clip_np",
 ]

@@ -8,6 +8,10 @@ Hoang compares published architectures on FMA-medium. Two of them are implemente
   Paralleling Recurrent Convolutional Neural Network" (arXiv:1712.08370, 2017): max pooling and a
   linear embedding shrink each STFT frame, a bidirectional GRU reads the frames.
 
+- ``bian-cnn1d-svm`` - the same CNN ending in an SVM, as in the study: the trained CNN's penultimate
+  (1024-d) features go to a linear SVM (scikit-learn ``LinearSVC``), fitted after the CNN
+  (:mod:`genrelab.training.stacked`); the fitted SVM is folded into the network's last layer.
+
 Both take one ~3 s excerpt (128 frames of hop 512 at 22,050 Hz = 65,024 samples); a clip is
 classified by aggregating its excerpts. ``n_classes`` is a parameter (16 for FMA-medium).
 """
@@ -73,6 +77,36 @@ class BianCNN1D(nn.Module):
         return self.classifier(self.features(x))
 
 
+@register("bian-cnn1d-svm", family="hoang", tags=("fma", "mel"))
+class BianCNNSVM(BianCNN1D):
+    """Bian et al.'s 1-D CNN ending in an SVM, as Hoang uses it: the CNN's penultimate 1024-d features
+    -> linear SVM (scikit-learn ``LinearSVC``, one-vs-rest, on standardised features) -> n_classes.
+
+    Not trained by gradient descent: :func:`genrelab.training.stacked.train_cnn_svm` copies a trained
+    ``bian-cnn1d`` checkpoint (``cnn``: its run or checkpoint folder; relative paths are read from this
+    run's folder, so ``../cnn1d`` is the CNN of the same recipe split) and fits the SVM on its features;
+    the scaler and the SVM's ``coef_``/``intercept_`` are folded into the last linear layer, so the
+    network outputs the SVM's decision values. Input ``(batch, 128, 128)`` (mels x frames, as
+    ``bian-cnn1d``); output ``(batch, n_classes)`` decision values (softmax gives ranking scores, not
+    calibrated probabilities). ``C`` is the SVM's regularisation (``sklearn.param_grid`` selects it on the
+    validation part); ``cnn_args`` are the CNN's own arguments.
+    """
+
+    fit_stage = "cnn-svm"  # training.trainer fits this model with training.stacked, not with SGD
+
+    def __init__(self, n_classes: int = 16, cnn: str = "", C: float = 1.0, cnn_args: dict | None = None):
+        super().__init__(n_classes, **(cnn_args or {}))
+        self.cnn_source, self.C = cnn, float(C)
+
+    @classmethod
+    def input_contract(cls, cnn_args: dict | None = None) -> InputContract:
+        return BianCNN1D.input_contract(**(cnn_args or {}))
+
+    def embed(self, x: Tensor) -> Tensor:
+        """The CNN's penultimate features ``(batch, dense)``: what the SVM reads."""
+        return self.classifier[:-1](self.features(x))
+
+
 @register("feng-bigru", family="hoang", tags=("fma", "stft", "sequence"))
 class FengBiGRU(nn.Module):
     """Feng et al.'s BiGRU branch as used by Hoang: 128 frames x 512 STFT bins -> 256-d -> n_classes.
@@ -81,9 +115,9 @@ class FengBiGRU(nn.Module):
     128 x 128 sequence goes through one bidirectional GRU layer (128 units per direction) whose
     final forward and backward states form the 256-d summary -> Linear -> n_classes.
 
-    Input ``(batch, n_bins=512, n_frames=128)`` (a linear-frequency dB spectrogram, n_fft 1024 with
-    the Nyquist bin dropped, as the feature code lays spectrograms out: frequency first); output
-    logits ``(batch, n_classes)``. The GRU runs over time (the frame axis).
+    Input ``(batch, n_bins=512, n_frames=128)``: Feng's "128 x 512" read as 128 frames x 512 STFT bins
+    (n_fft 1024, Nyquist bin dropped; the ``feng-stft`` preset, laid out frequency first as every
+    spectrogram here); output logits ``(batch, n_classes)``. The GRU runs over time (the frame axis).
     """
 
     def __init__(self, n_classes: int = 16, n_bins: int = 512, n_frames: int = 128, pool: int = 2,
@@ -97,11 +131,14 @@ class FengBiGRU(nn.Module):
 
     @classmethod
     def input_contract(cls, n_bins: int = 512, n_frames: int = 128) -> InputContract:
-        from genrelab.features.config import InputSpec
-        from genrelab.features.spectral import Spectrogram
+        import dataclasses
 
-        feat = Spectrogram(sample_rate=22050, n_fft=2 * n_bins, hop_length=512, n_bins=n_bins, n_frames=n_frames)
-        spec = InputSpec(feature=feat, clip_seconds=30.0, segment_samples=(n_frames - 1) * 512)
+        from genrelab.features.spectral import feng_stft_spec
+
+        spec = feng_stft_spec()  # the `feng-stft` preset: one reading of "128 x 512" for model and preset
+        if (n_bins, n_frames) != (512, 128):
+            feat = dataclasses.replace(spec.feature, n_fft=2 * n_bins, n_bins=n_bins, n_frames=n_frames)
+            spec = dataclasses.replace(spec, feature=feat, segment_samples=(n_frames - 1) * 512)
         return InputContract(spec, (n_bins, n_frames))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -111,4 +148,4 @@ class FengBiGRU(nn.Module):
         return self.fc(bidirectional_final(h_n))
 
 
-__all__ = ["BianCNN1D", "FengBiGRU", "EXCERPT_SAMPLES"]
+__all__ = ["BianCNN1D", "BianCNNSVM", "FengBiGRU", "EXCERPT_SAMPLES"]

@@ -76,7 +76,7 @@ FAMILIES = ("qin", "saintfelix", "hoang", "liu", "sirek", "backbones", "classic"
 FAMILY_OF_MODEL = {
     **dict.fromkeys(("qin-lstm", "qin-mlp", "qin-resnet18"), "qin"),
     **dict.fromkeys(("saintfelix-cnn", "saintfelix-lstm", "saintfelix-mlp", "sears-cnn038", "sears-mlp27"), "saintfelix"),
-    **dict.fromkeys(("bian-cnn1d", "feng-bigru"), "hoang"),
+    **dict.fromkeys(("bian-cnn1d", "bian-cnn1d-svm", "feng-bigru"), "hoang"),
     **dict.fromkeys(("liu-cnn", "liu-crnn", "liu-dcnn", "liu-dcrnn"), "liu"),
     **dict.fromkeys(("sirek-cnn3", "sirek-cnn4", "sirek-cnn4-gru", "sirek-efficientnet-b0", "sirek-efficientnet-b0-gru",
                      "sirek-vgg11"), "sirek"),

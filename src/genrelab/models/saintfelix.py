@@ -19,10 +19,12 @@ Faithfulness notes (Keras -> PyTorch):
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from genrelab.models.layers import KerasMaxPool2d, keras_bn, keras_init_, mlp
 from genrelab.models.registry import InputContract, register
+from genrelab.types import ConfigError
 
 N_FRAMES = 125
 N_MFCC = 13
@@ -35,6 +37,22 @@ def saintfelix_contract() -> InputContract:
     return InputContract(saintfelix_mfcc_spec(), (N_FRAMES, N_MFCC))
 
 
+#: The hidden-layer activations of the ladders (Sears runs every ladder with sigmoid and with ReLU).
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}
+#: Pooling of the three conv blocks: Sears' text ("All pooling ... 2x2 windows with a stride width of 2")
+#: or Saint-Félix's code (3x3/2, 3x3/2, 2x2/2); Keras 'same' padding in both.
+POOLS: dict[str, tuple[int, int, int]] = {"study": (2, 2, 2), "saintfelix": (3, 3, 2)}
+#: Kernel sizes of the three conv blocks (32 filters each), as in Saint-Félix's cnn_base.
+KERNELS = (3, 3, 2)
+
+
+def _activation(name: str) -> type[nn.Module]:
+    try:
+        return ACTIVATIONS[str(name).lower()]
+    except KeyError:
+        raise ConfigError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}") from None
+
+
 class _SaintFelixBase(nn.Module):
     @classmethod
     def input_contract(cls) -> InputContract:
@@ -44,10 +62,12 @@ class _SaintFelixBase(nn.Module):
 class _SaintFelixMLP(_SaintFelixBase):
     hidden: tuple[int, ...] = ()
 
-    def __init__(self, n_classes: int = 10, dropout: float = 0.0):
+    def __init__(self, n_classes: int = 10, hidden: tuple[int, ...] | None = None, activation: str = "relu",
+                 dropout: float = 0.0):
         super().__init__()
-        sizes = (N_FRAMES * N_MFCC, *self.hidden)
-        self.net = nn.Sequential(nn.Flatten(), *mlp(sizes, nn.ReLU, dropout), nn.Linear(sizes[-1], n_classes))
+        sizes = (N_FRAMES * N_MFCC, *(int(h) for h in (self.hidden if hidden is None else hidden)))
+        self.net = nn.Sequential(nn.Flatten(), *mlp(sizes, _activation(activation), dropout),
+                                 nn.Linear(sizes[-1], n_classes))
         keras_init_(self)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -56,10 +76,12 @@ class _SaintFelixMLP(_SaintFelixBase):
 
 @register("saintfelix-mlp", family="saintfelix", tags=("gtzan", "mfcc"))
 class SaintFelixMLP(_SaintFelixMLP):
-    """Saint-Félix's MLP: flatten (125 x 13 = 1625) -> 512-512-256-128-64 ReLU -> n_classes.
+    """Saint-Félix's MLP (Sears' ``mlp_base``): flatten (125 x 13 = 1625) -> 512-512-256-128-64 ReLU -> n_classes.
 
     Input ``(batch, 125, 13)`` MFCC slices (time-major); output logits ``(batch, n_classes)``.
-    ``dropout`` (default 0, as in the study) adds dropout after every hidden layer.
+    The rungs of Sears' MLP ladders are this class with other arguments: ``hidden`` (the widths,
+    e.g. ``(512, 256, 128)`` for ``mlp_12.1``), ``activation`` (``"relu"`` or ``"sigmoid"``, every
+    hidden layer) and ``dropout`` (default 0, as in the study: after every hidden layer).
     """
 
     hidden = (512, 512, 256, 128, 64)
@@ -70,30 +92,58 @@ class SearsMLP27(_SaintFelixMLP):
     """Sears' ``mlp27``: flatten (1625) -> 512-512-256-256-128-64 ReLU -> n_classes.
 
     Input ``(batch, 125, 13)``; output logits ``(batch, n_classes)``. The deeper sibling of
-    ``saintfelix-mlp`` (one more 256-wide layer).
+    ``saintfelix-mlp`` (one more 256-wide layer); takes the same ``activation``/``dropout`` arguments.
     """
 
     hidden = (512, 512, 256, 256, 128, 64)
 
 
 class _SaintFelixCNN(_SaintFelixBase):
-    """Three Keras conv blocks on the (125, 13) MFCC "image" (one channel), then a dense head."""
+    """Conv blocks on the (125, 13) MFCC "image" (one channel), then a dense head.
 
-    def __init__(self, n_classes: int, dense: tuple[int, ...], dropouts: tuple[float, ...]):
+    Block ``i``: Conv 32 ``KERNELS[i]`` -> activation -> MaxPool ``POOLS[pool][i]`` / 2 'same' ->
+    BatchNorm [-> Dropout ``conv_dropout[i]``]. ``blocks`` keeps the first 1, 2 or 3 blocks. Head:
+    for each width in ``dense``: [Dropout ``head_dropout[i]``] -> Dense -> activation, then
+    [Dropout ``head_dropout[len(dense)]``] -> Dense n_classes.
+    """
+
+    blocks_default = 3
+    dense_default: tuple[int, ...] = (64,)
+    head_dropout_default: tuple[float, ...] = (0.3,)
+    conv_dropout_default: tuple[float, ...] = ()
+
+    def __init__(self, n_classes: int = 10, activation: str = "relu", pool: str = "study", blocks: int | None = None,
+                 conv_dropout: tuple[float, ...] | None = None, dense: tuple[int, ...] | None = None,
+                 head_dropout: tuple[float, ...] | None = None):
         super().__init__()
-
-        def block(cin: int, k: int, pool: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, 32, k), nn.ReLU(), KerasMaxPool2d(pool, 2, "same"), keras_bn(32)]
-
-        self.features = nn.Sequential(*block(1, 3, 3), *block(32, 3, 3), *block(32, 2, 2), nn.Flatten())
-        # (125, 13) -conv3-> (123, 11) -pool-> (62, 6) -conv3-> (60, 4) -pool-> (30, 2) -conv2-> (29, 1) -pool-> (15, 1)
-        flat = 32 * 15 * 1
+        act = _activation(activation)
+        if pool not in POOLS:
+            raise ConfigError(f"pool must be one of {', '.join(POOLS)}, got {pool!r}")
+        n_blocks = int(self.blocks_default if blocks is None else blocks)
+        if not 1 <= n_blocks <= 3:
+            raise ConfigError(f"blocks must be 1, 2 or 3, got {blocks}")
+        conv_dropout = tuple(self.conv_dropout_default if conv_dropout is None else conv_dropout)
+        dense = tuple(int(d) for d in (self.dense_default if dense is None else dense))
+        head_dropout = tuple(self.head_dropout_default if head_dropout is None else head_dropout)
+        layers: list[nn.Module] = []
+        cin = 1
+        for i in range(n_blocks):
+            layers += [nn.Conv2d(cin, 32, KERNELS[i]), act(), KerasMaxPool2d(POOLS[pool][i], 2, "same"), keras_bn(32)]
+            if i < len(conv_dropout) and conv_dropout[i]:
+                layers.append(nn.Dropout(float(conv_dropout[i])))
+            cin = 32
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        # 3 blocks, either pooling: (125, 13) -> (123, 11) -> (62, 6) -> (60, 4) -> (30, 2) -> (29, 1) -> (15, 1)
+        with torch.no_grad():
+            flat = int(self.features(torch.zeros(1, 1, N_FRAMES, N_MFCC)).shape[1])
         head: list[nn.Module] = []
         sizes = (flat, *dense)
         for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            head += [nn.Dropout(dropouts[i]), nn.Linear(a, b), nn.ReLU()]
-        if len(dropouts) > len(dense):
-            head.append(nn.Dropout(dropouts[len(dense)]))
+            if i < len(head_dropout) and head_dropout[i]:
+                head.append(nn.Dropout(float(head_dropout[i])))
+            head += [nn.Linear(a, b), act()]
+        if len(head_dropout) > len(dense) and head_dropout[len(dense)]:
+            head.append(nn.Dropout(float(head_dropout[len(dense)])))
         head.append(nn.Linear(sizes[-1], n_classes))
         self.classifier = nn.Sequential(*head)
         keras_init_(self)
@@ -106,27 +156,30 @@ class _SaintFelixCNN(_SaintFelixBase):
 
 @register("saintfelix-cnn", family="saintfelix", tags=("gtzan", "mfcc"))
 class SaintFelixCNN(_SaintFelixCNN):
-    """Saint-Félix's ``cnn_base``: [Conv 32 3x3 ReLU -> MaxPool 3x3/2 'same' -> BatchNorm] x 2,
+    """Saint-Félix's ``cnn_base`` as Sears describes it: [Conv 32 3x3 ReLU -> MaxPool 2x2/2 'same' -> BatchNorm] x 2,
     Conv 32 2x2 ReLU -> MaxPool 2x2/2 'same' -> BatchNorm -> Dropout 0.3 -> Dense 64 ReLU -> n_classes.
 
     Input ``(batch, 125, 13)`` (or ``(batch, 1, 125, 13)``); the flattened map is 32 x 15 x 1 = 480
-    values. Output logits ``(batch, n_classes)``.
+    values. Output logits ``(batch, n_classes)``. ``pool="saintfelix"`` uses the 3x3/2 pooling of
+    Saint-Félix's code in the first two blocks (same map sizes, same parameters). The rungs of Sears'
+    CNN ladders are this class with other arguments: ``activation`` (``"relu"``/``"sigmoid"``),
+    ``blocks`` (1-3 conv blocks: ``cnn_01.*``, ``cnn_02.*``, ``cnn_03.*``), ``conv_dropout`` (per block),
+    ``dense`` and ``head_dropout``.
     """
-
-    def __init__(self, n_classes: int = 10):
-        super().__init__(n_classes, dense=(64,), dropouts=(0.3,))
 
 
 @register("sears-cnn038", family="saintfelix", tags=("gtzan", "mfcc"))
 class SearsCNN038(_SaintFelixCNN):
-    """Sears' ``cnn_03.8``: the ``cnn_base`` convolutions with a wider, more regularised head:
-    Dropout 0.4 -> Dense 128 ReLU -> Dropout 0.3 -> Dense 64 ReLU -> Dropout 0.2 -> n_classes.
+    """Sears' ``cnn_03.8``: the three ``cnn_base`` conv blocks, each followed by dropout (40%, 30%, 20%:
+    "in the convolutional sequences"), then Dense 128 ReLU -> Dense 64 ReLU -> n_classes.
 
-    Input ``(batch, 125, 13)``; output logits ``(batch, n_classes)``.
+    Input ``(batch, 125, 13)``; output logits ``(batch, n_classes)``. Same arguments as
+    ``saintfelix-cnn`` (``pool="saintfelix"`` for 3x3/2 pooling).
     """
 
-    def __init__(self, n_classes: int = 10):
-        super().__init__(n_classes, dense=(128, 64), dropouts=(0.4, 0.3, 0.2))
+    dense_default = (128, 64)
+    head_dropout_default = ()
+    conv_dropout_default = (0.4, 0.3, 0.2)
 
 
 @register("saintfelix-lstm", family="saintfelix", tags=("gtzan", "mfcc", "sequence"))
@@ -150,4 +203,4 @@ class SaintFelixLSTM(_SaintFelixBase):
         return self.head(y[:, -1])
 
 
-__all__ = ["SaintFelixMLP", "SearsMLP27", "SaintFelixCNN", "SearsCNN038", "SaintFelixLSTM", "saintfelix_contract"]
+__all__ = ["ACTIVATIONS", "POOLS", "SaintFelixMLP", "SearsMLP27", "SaintFelixCNN", "SearsCNN038", "SaintFelixLSTM", "saintfelix_contract"]

@@ -44,7 +44,8 @@ LOWER_IS_BETTER = {"recall_variance", "recall_std", "log_loss", "train_time_s", 
 #: Split methods that are leaky by construction (used when metrics.json does not say ``leaky``).
 LEAKY_METHODS = {"random-segment", "segment-random", "random-segments"}
 #: Text columns (sorted alphabetically).
-TEXT_KEYS = {"run", "model", "optimizer", "split", "level", "dataset", "feature", "scheduler", "aggregation"}
+TEXT_KEYS = {"run", "model", "optimizer", "split", "level", "dataset", "feature", "scheduler", "aggregation",
+             "pretrained"}
 _ALIASES = {
     "acc": "accuracy", "precision": "precision_macro", "recall": "recall_macro", "f1": "f1_macro",
     "time": "train_time_s", "processing_time": "train_time_s", "params": "n_params", "parameters": "n_params",
@@ -157,6 +158,7 @@ class RunRecord:
     params: dict[str, Any] = field(default_factory=dict)  # lr, batch_size, scheduler, dataset, feature, ...
     history_path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the run's config.json / resolved.yaml (may be empty)
 
     # -- construction
     @classmethod
@@ -223,6 +225,7 @@ class RunRecord:
             params=params,
             history_path=history_path,
             raw=rec.to_dict(),
+            config=cfg,
         )
 
     def other_levels(self) -> list["RunRecord"]:
@@ -265,6 +268,29 @@ class RunRecord:
         return str(self.level) if self.level else "unknown"
 
     # -- values
+    @property
+    def model_args(self) -> dict[str, Any]:
+        """The model's constructor arguments as the run's config gave them (``{}`` when unknown)."""
+        args = _find(self.config, ("model_args",))
+        return dict(args) if isinstance(args, Mapping) else {}
+
+    @property
+    def pretrained(self) -> bool | str | None:
+        """Whether the run started from pretrained (ImageNet) weights: the record's ``pretrained`` (or
+        ``extra.pretrained``), else the config's ``pretrained`` / ``pretrained_weights``; ``None`` = not said."""
+        for src in (self.raw, self.raw.get("extra") or {}):
+            if isinstance(src, Mapping) and src.get("pretrained") is not None:
+                return src["pretrained"]
+        v = _find(self.config, ("pretrained",))
+        if v is not None:
+            return v
+        return True if _find(self.config, ("pretrained_weights",)) else None
+
+    @property
+    def history(self) -> Any:
+        """The per-epoch history: ``history.csv`` when present, else the record's ``history`` rows."""
+        return self.history_path if self.history_path is not None else list(self.raw.get("history") or [])
+
     def per_genre_recall(self) -> dict[str, float | None]:
         pg = self.metrics.get("per_genre") or {}
         return {g: _num((v or {}).get("recall")) for g, v in pg.items() if isinstance(v, Mapping)}
@@ -282,6 +308,11 @@ class RunRecord:
             return getattr(self, key)
         if key == "split":
             return self.split_label
+        if key == "pretrained":
+            v = self.pretrained
+            if isinstance(v, bool):
+                return "yes" if v else "no"
+            return None if v is None else str(v)
         if key in self.params:
             return self.params[key]
         if key in ("ci_low", "accuracy_ci_low", "ci_high", "accuracy_ci_high"):

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from genrelab.features.cache import CacheReport, FeatureCache, _as_spec, _as_track, _progress_bar, track_key
+from genrelab.features.cache import CacheReport, FeatureCache, _as_spec, _progress_bar
 from genrelab.features.config import FeatureConfig, InputSpec
 from genrelab.types import Track
 
@@ -50,21 +50,9 @@ def extract_ray(cache: FeatureCache, tracks: Iterable[Track | str | Path], spec:
 
     t0 = time.perf_counter()
     spec = _as_spec(spec)
-    tracks = [_as_track(t) for t in tracks]
-    d = cache.directory(spec)
-    cache.clean_temporary(spec)
-    report = CacheReport(total=len(tracks), directory=str(d))
-    cache.index(d, reload=True)
-    todo = []
-    for t in tracks:
-        problem = cache.valid(d / f"{track_key(t.track_id)}.npy", verify=verify)
-        if problem is None:
-            report.cached += 1
-        else:
-            todo.append(t)
-            report.repaired += problem != "missing"
+    todo, report = cache.plan(tracks, spec, verify=verify)
     with _progress_bar(progress) as bar:
-        task = bar.add_task(f"{spec.feature.kind} features (ray)", total=len(tracks), completed=report.cached) \
+        task = bar.add_task(f"{spec.feature.kind} features (ray)", total=report.total, completed=report.cached) \
             if bar else None
         if todo:
             ray = connect(address, num_cpus=num_cpus)
@@ -89,7 +77,7 @@ def extract_ray(cache: FeatureCache, tracks: Iterable[Track | str | Path], spec:
                 if t.track_id not in seen:
                     report.failed += 1
                     report.errors.append((t.track_id, "lost by the Ray job (a worker crashed)"))
-    cache.index(d, reload=True)  # the tasks' records, for the reads that follow
+    cache.index(Path(report.directory), reload=True)  # the tasks' records, for the reads that follow
     report.seconds = time.perf_counter() - t0
     return report
 

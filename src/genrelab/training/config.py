@@ -91,6 +91,10 @@ class TrainConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     feature: dict[str, Any] | None = None  # replace the model's feature (e.g. musicnn embeddings for a classic head)
     pretrained_weights: str | None = None  # ImageNet weight file loaded into the backbone (models.backbones.load_pretrained)
+    # ImageNet initialisation of the models with a torchvision backbone (training.pretrained): None = the
+    # study's default (download torchvision's weights; warn and train from scratch when they cannot be had),
+    # False = from scratch (--no-pretrained), True = required. After training starts it records the outcome.
+    pretrained: bool | None = None
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     epochs: int = 10
@@ -128,6 +132,11 @@ class TrainConfig:
             raise ConfigError("a train config needs a model name")
         if not self.pretrained_weights:
             self.pretrained_weights = None
+        if isinstance(self.pretrained, str):  # from a recipe variable
+            text = self.pretrained.strip().lower()
+            if text not in ("", "auto", "none", "true", "false", "yes", "no", "1", "0"):
+                raise ConfigError(f"pretrained must be true, false or auto, got {self.pretrained!r}")
+            self.pretrained = None if text in ("", "auto", "none") else text in ("true", "yes", "1")
         if self.feature is not None and not isinstance(self.feature, dict):
             raise ConfigError("feature must be a mapping: a feature config with a 'kind', or parameters to change")
         if int(self.epochs) < 1:

@@ -2,6 +2,14 @@
 
 Optimisers: ``adam``, ``adamw``, ``rmsprop``, ``sgd`` (momentum), ``adadelta``.
 
+``defaults="keras"`` gives the optimisers the constants of ``tf.keras.optimizers`` (TF 2.x / Keras 2.3+),
+for the studies written in Keras (Sears, Liu): RMSprop ``rho=0.9`` (torch's ``alpha``, torch default 0.99)
+and ``epsilon=1e-7`` (torch 1e-8); Adam, AdamW ``epsilon=1e-7``; Adadelta ``rho=0.95``, ``epsilon=1e-7``
+(torch 0.9, 1e-6). The learning rate stays the configured one. Values in ``extra`` win. What cannot be
+matched by a constant: Keras adds epsilon inside the square root of RMSprop's running average
+(``g / sqrt(v + eps)``; torch: ``g / (sqrt(v) + eps)``) and uses Adam's "epsilon hat" (after bias
+correction of the step, not of ``v``); both differ only while gradients are below ~3e-4.
+
 Schedules (all stepped once per optimisation step, so epoch-based settings are converted with
 ``steps_per_epoch``):
 
@@ -26,6 +34,15 @@ from torch.optim.lr_scheduler import LRScheduler
 from genrelab.types import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd", "adadelta")
+#: Constructor arguments that give torch's optimisers Keras' default constants (``defaults="keras"``).
+KERAS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "rmsprop": {"alpha": 0.9, "eps": 1e-7},
+    "adam": {"eps": 1e-7},
+    "adamw": {"eps": 1e-7},
+    "adadelta": {"rho": 0.95, "eps": 1e-7},
+    "sgd": {},
+}
+DEFAULT_SETS = ("torch", "keras")
 SCHEDULERS = ("none", "triangular", "triangular2", "cosine", "step")
 
 
@@ -47,6 +64,7 @@ class OptimConfig:
     # step
     step_epochs: int = 10
     gamma: float = 0.1
+    defaults: str = "torch"  # torch | keras: the optimiser's constants (rho, epsilon), see KERAS_DEFAULTS
     extra: dict[str, Any] = field(default_factory=dict)  # passed to the optimiser constructor
 
     def __post_init__(self) -> None:
@@ -56,6 +74,9 @@ class OptimConfig:
             self.scheduler = "triangular"
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+        self.defaults = str(self.defaults or "torch").lower()
+        if self.defaults not in DEFAULT_SETS:
+            raise ConfigError(f"optimiser defaults must be one of {', '.join(DEFAULT_SETS)}, got {self.defaults!r}")
         if self.scheduler not in SCHEDULERS:
             raise ConfigError(f"unknown scheduler {self.scheduler!r}; choose from {', '.join(SCHEDULERS)}")
         if not (self.lr > 0):
@@ -92,8 +113,9 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: OptimConfig) -> t
     With a cyclic schedule the optimiser starts at ``base_lr``.
     """
     lr = cfg.cyclic_bounds()[0] if cfg.scheduler in ("triangular", "triangular2") else cfg.lr
-    wd, extra = cfg.weight_decay, dict(cfg.extra)
     name = cfg.optimizer
+    wd = cfg.weight_decay
+    extra = {**(KERAS_DEFAULTS[name] if cfg.defaults == "keras" else {}), **cfg.extra}
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=wd, **extra)
     if name == "adamw":

@@ -89,12 +89,20 @@ def train(config: TrainConfig | dict[str, Any], *, data: PreparedData | None = N
 
         return train_folds(cfg, lambda fcfg, res, fcache: train(fcfg, resume=res, cache=fcache, callbacks=callbacks),
                            resume=resume)
+    if entry.kind == "torch":  # ImageNet weights by default where the study fine-tunes (before config.json)
+        from genrelab.training.pretrained import resolve_pretrained
+
+        cfg = resolve_pretrained(cfg, entry)
     if data is None:
         data = prepare_data(cfg, entry, cache=cache)
     if entry.kind == "sklearn" or launched_rank() == 0:  # DDP: every rank prepares the data, rank 0 alone writes
         write_json(run_dir / "config.json", {"train": cfg.to_dict(), "data_summary": data.summary()})
         if getattr(data, "split", None) is not None:
             data.split.to_csv(run_dir / "split.csv")  # the exact split, to repeat or audit the run
+    if getattr(entry.cls, "fit_stage", None) == "cnn-svm":  # Hoang's CNN -> SVM: fitted on a trained CNN, no SGD
+        from genrelab.training.stacked import train_cnn_svm
+
+        return train_cnn_svm(cfg, entry, data, run_dir)
     if entry.kind == "sklearn":
         from genrelab.training.sklearn_trainer import train_sklearn
 
