@@ -159,7 +159,7 @@ class _CountingApp:
         await self.app(scope, counted, send)
 
 
-def test_chunked_body_above_the_limit_stops_at_the_limit(web_ckpt, upload_dir):
+def test_chunked_body_above_the_limit_stops_at_the_limit(web_ckpt, upload_dir, capsys):
     from genrelab.web import create_app
 
     app = _CountingApp(create_app(fixture_classifier(web_ckpt), max_upload_bytes=LIMIT,
@@ -210,6 +210,8 @@ def test_chunked_body_above_the_limit_stops_at_the_limit(web_ckpt, upload_dir):
         watcher.join(5)
         server.should_exit = True
         thread.join(timeout=10)
+    with capsys.disabled():
+        print(f"\nchunked {total} B body, limit {LIMIT} B: the app read {app.received} B, peak on disk {peak_disk[0]} B")
     assert app.received < LIMIT + 2 * 1024 * 1024 < total  # reading stopped near the limit (today: all 10 MB)
     assert peak_disk[0] <= LIMIT + 64 * 1024  # never more than the limit on disk
     assert list(upload_dir.iterdir()) == []
