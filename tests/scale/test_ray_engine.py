@@ -59,7 +59,7 @@ def _compare(model, files, bad, **ray_opts):
     from genrelab.inference import Classifier
     from genrelab.scale.ray_classify import classify_ray
 
-    clf = Classifier.from_checkpoint(model)
+    clf = Classifier.from_pretrained(model)
     local = {f: clf.classify(f) for f in files}
     got = {r.path: r for r in classify_ray(files + [bad], str(model), classifier=clf, **ray_opts)}
     assert set(got) == set(files) | {bad}

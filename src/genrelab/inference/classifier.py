@@ -184,7 +184,10 @@ class Classifier:
     # -- files
     def classify(self, path: str | os.PathLike, top_k: int = 3, timeline: bool = False,
                  raise_errors: bool = False) -> ClassificationResult:
-        """Classify one audio file. Problems with the file come back in ``result.error`` (or raise)."""
+        """Classify one audio file. Problems with the file come back in ``result.error`` (or raise); something
+        that is not a path raises TypeError (arrays go to :meth:`classify_array` or the pipeline call)."""
+        if not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"classify takes a file path, not a {type(path).__name__} (use classify_array or clf(...))")
         p = str(path)
         try:
             return self._classify_file(p, top_k, timeline)
