@@ -170,7 +170,7 @@ def test_liu_tables(liu_runs):
     assert len(t3.rows) == 6
 
 
-def test_liu_overlays(liu_runs):
+def test_liu_overlays(liu_runs, tmp_path):
     records, _ = reports.load_runs([liu_runs])
     figs = {f.id: f for f in reports.study_figures(reports.get_layout("liu"), records)}
     (ax,) = figs["Fig. 5"].figure.axes
@@ -180,6 +180,11 @@ def test_liu_overlays(liu_runs):
     (ax6,) = figs["Fig. 6"].figure.axes  # one model (liu-cnn); the cyclic-lr run is left out
     assert sorted(line.get_label() for line in ax6.get_lines()) == ["optimizer adam", "optimizer sgd"]
     assert "liu-cnn" in ax6.get_title() and ax6.get_ylabel() == "training accuracy"
+    # runs without the column (no validation part) draw no overlay at all, not an empty one
+    no_val = tmp_path / "liu_noval"
+    _run(no_val, "study/t1-dcrnn_batch_size4", model="liu-dcrnn", batch_size=4, history=_history(2, ("train",)))
+    records, _ = reports.load_runs([no_val])
+    assert [f.id for f in reports.study_figures(reports.get_layout("liu"), records)] == []
 
 
 # --------------------------------------------------------------------------- Sirek, Qin, Hoang
@@ -241,6 +246,16 @@ def test_sklearn_runs_have_no_history_panel_and_confusion_shows_counts(tmp_path)
     hoang = _one(_tables("hoang", root), "Results")
     assert hoang.headers == ["Run", "Model", "Accuracy %", "Precision %", "Recall %", "Pretrained"]
     assert len(hoang.rows) == 2
+
+
+def test_a_leak_free_study_split_keeps_its_own_table(tmp_path):
+    """Hoang's study split (FMA's official one) is leak-free: it still does not share a table with ours."""
+    root = tmp_path / "hoang"
+    _run(root, "study/bigru", model="feng-bigru", leaky=False, acc=0.6)
+    _run(root, "leakfree/bigru", model="feng-bigru", leaky=False, acc=0.4, seed=1)
+    tables = _tables("hoang", root)
+    assert [t.protocol for t in tables] == ["study protocol (leak-free split)", "leak-free split"]
+    assert [len(t.rows) for t in tables] == [1, 1]
 
 
 # --------------------------------------------------------------------------- files, HTML, CLI

@@ -22,7 +22,6 @@ __all__ = ["StudyTable", "StudyFigure", "study_tables", "study_figures", "run_fi
 
 _COLUMN_LABELS = {f"{p}_{m}": f"{pn} {mn}" for p, pn in (("train", "training"), ("val", "validation"), ("test", "test"))
                   for m, mn in (("acc", "accuracy"), ("loss", "loss"))}
-_PROTOCOLS = ((True, "study protocol (LEAKY split)"), (False, "leak-free split"), (None, "split unknown"))
 
 
 @dataclass
@@ -70,12 +69,33 @@ def _ordered(records: Sequence[RunRecord], spec_order: Sequence[str], defaults: 
                                           own_name(r)))
 
 
-def _by_protocol(records: Sequence[RunRecord]) -> list[tuple[bool | None, str, list[RunRecord]]]:
+def _variant(r: RunRecord) -> str:
+    """The recipe's split variant of a run (``study``, ``leakfree``, ...; the part before ``/``), or ``""``."""
+    name = str(r.name).replace("\\", "/")
+    return name.rsplit("/", 1)[0] if "/" in name else ""
+
+
+def _protocol_label(variant: str, leaky: bool | None) -> str:
+    split = {True: "LEAKY split", False: "leak-free split", None: "split unknown"}[leaky]
+    if variant == "study":
+        return f"study protocol ({split})"
+    if variant == "" or (variant == "leakfree" and leaky is False):
+        return split
+    return f"{variant} ({split})"
+
+
+def _by_protocol(records: Sequence[RunRecord]) -> list[tuple[bool | None, str, str, list[RunRecord]]]:
+    """Runs grouped by protocol: the leaky flag and the recipe's split variant (the study's own split
+    may be leak-free, as FMA's official one is, and still differ from our leak-free one). Returns
+    ``(leaky, label, slug, records)``, leaky first."""
+    groups: dict[tuple[bool | None, str], list[RunRecord]] = {}
+    for r in records:
+        groups.setdefault((r.leaky, _variant(r)), []).append(r)
+    order = {True: 0, False: 1, None: 2}
     out = []
-    for leaky, label in _PROTOCOLS:
-        recs = [r for r in records if r.leaky is leaky]
-        if recs:
-            out.append((leaky, label, recs))
+    for leaky, variant in sorted(groups, key=lambda k: (order[k[0]], k[1] != "study", k[1])):
+        slug = variant or {True: "leaky", False: "leakfree", None: "unknown"}[leaky]
+        out.append((leaky, _protocol_label(variant, leaky), slug, groups[(leaky, variant)]))
     return out
 
 
@@ -132,7 +152,7 @@ def study_tables(layout: Layout, records: Sequence[RunRecord]) -> list[StudyTabl
     out = []
     for spec in layout.tables:
         chosen = [r for r in recs_all if selects(r, spec.select)]
-        for leaky, label, recs in _by_protocol(chosen):
+        for leaky, label, _, recs in _by_protocol(chosen):
             recs = _ordered(recs, spec.order, defaults)
             headers, rows = _table(spec, recs, defaults)
             out.append(StudyTable(spec.id, spec.title, label, leaky, headers, rows, spec.note,
@@ -147,14 +167,13 @@ def _slug(*parts: Any) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-").lower() or "figure"
 
 
-def _figures_for(spec: FigureSpec, layout: Layout, leaky: bool | None, label: str, recs: list[RunRecord],
+def _figures_for(spec: FigureSpec, layout: Layout, label: str, prot: str, recs: list[RunRecord],
                  dpi_size: tuple[float, float]) -> list[StudyFigure]:
     from genrelab.evaluation import plots
 
     defaults = dict(layout.defaults)
     recs = [r for r in recs if all(field_text(r, k, defaults) == v for k, v in spec.where.items())]
     recs = [r for r in recs if plots.has_curves(r.history)]
-    prot = {True: "study", False: "leakfree", None: "unknown"}[leaky]
     out = []
     if spec.kind == "curves":
         for r in recs[: spec.max_runs]:
@@ -164,7 +183,7 @@ def _figures_for(spec: FigureSpec, layout: Layout, leaky: bool | None, label: st
         return out
     if spec.kind == "overlay":
         facets: dict[tuple, list[RunRecord]] = {}
-        for r in recs:
+        for r in (r for r in recs if plots.has_curves(r.history, [spec.column])):  # nothing to draw: no figure
             facets.setdefault(tuple(field_text(r, k, defaults) for k in spec.facet), []).append(r)
         for fk, frs in facets.items():
             series: dict[str, Any] = {}
@@ -190,8 +209,8 @@ def study_figures(layout: Layout, records: Sequence[RunRecord], size: tuple[floa
     out: list[StudyFigure] = []
     for spec in layout.figures:
         chosen = _ordered([r for r in recs_all if selects(r, spec.select)], (*spec.facet, *spec.series), defaults)
-        for leaky, label, recs in _by_protocol(chosen):
-            out += _figures_for(spec, layout, leaky, label, recs, size)
+        for _, label, prot, recs in _by_protocol(chosen):
+            out += _figures_for(spec, layout, label, prot, recs, size)
     return out
 
 
