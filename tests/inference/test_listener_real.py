@@ -88,3 +88,25 @@ def test_default_answers_are_calibrated_and_flag_uncertainty(default_clf, gtzan_
     assert res.score == pytest.approx(max(raw) ** (1 / default_clf.temperature)
                                       / sum(p ** (1 / default_clf.temperature) for p in raw), rel=1e-4)
     assert res.uncertain == (res.score < 0.5)
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_tag_styles_writes_folk_on_the_fma_folk_track(fma_root, tmp_path):
+    """End to end with the shipped model: ``tag --styles --write --overwrite`` on a copy of the first FMA Folk
+    track writes the genre (one of the ten; not folk) followed by its styles, folk among them."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from genrelab import tagging
+    from genrelab.cli import app
+
+    row = next(r for r in csv.DictReader(open(fma_root / "labels.csv")) if r["genre_top"] == "Folk")
+    song = tmp_path / "folk.mp3"
+    shutil.copyfile(fma_root / row["path"], song)
+    assert [g.lower() for g in tagging.read_genres(song)] == ["folk"]  # FMA's own tag: replaced below
+    res = CliRunner().invoke(app, ["tag", str(song), "--write", "--overwrite", "--styles", "--min-confidence", "0"])
+    assert res.exit_code == 0, res.output
+    written = [g.lower() for g in tagging.read_genres(song)]
+    assert written[0] != "folk" and "folk" in written[1:], (written, res.output)  # the genre, then the styles
