@@ -158,9 +158,13 @@ class Classifier:
         }
 
     # -- the numeric core
+    def calibrate(self, proba: np.ndarray) -> np.ndarray:
+        """The model's raw probabilities ``(n, n_labels)`` rescaled by the checkpoint's calibration temperature."""
+        return apply_temperature(proba, self.temperature)
+
     def predict_examples(self, x: np.ndarray) -> np.ndarray:
         """Calibrated probabilities ``(n, n_labels)`` for model-ready examples (before normalisation)."""
-        return apply_temperature(self.checkpoint.predict_proba(x, batch_size=_BATCH), self.temperature)
+        return self.calibrate(self.checkpoint.predict_proba(x, batch_size=_BATCH))
 
     def predict_windows(self, windows: Sequence[np.ndarray], side: dict | None = None) -> np.ndarray:
         """Probabilities ``(n, n_labels)`` for windows of audio at the model's rate (each one example's audio).
