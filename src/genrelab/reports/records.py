@@ -19,8 +19,6 @@ This module reads files only; it never imports :mod:`genrelab.models`.
 from __future__ import annotations
 
 import csv
-import html
-import io
 import json
 import os
 from dataclasses import dataclass, field, replace
