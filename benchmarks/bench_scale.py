@@ -42,7 +42,7 @@ def stages(files: list[str]) -> dict[str, float]:
     from genrelab.musicnn import dsp
     from genrelab.musicnn.runtime import engine
 
-    clf = Classifier.from_checkpoint("default")
+    clf = Classifier.from_pretrained("default")
     feat = clf.spec.feature
     eng = engine(feat.model)
     clf.classify(files[0])  # warm-up: sessions, caches

@@ -152,7 +152,7 @@ def check_musicnn(device: str, sync: Callable[[], None], rep: Report, n_patches:
             f"cpu {n_patches / t_cpu:.1f} patches/s, {device} {n_patches / t_dev:.1f} patches/s: {t_cpu / t_dev:.1f}x "
             f"({gflop:.2f} GFLOP per 3 s patch: {device} sustains {gflop * n_patches / t_dev:.0f} GFLOP/s)")
 
-    # classify with the shipped model, the embedding computed on the device
+    # classify with the shipped model, the embedding computed on the device as the Ray GPU actors compute it
     from genrelab.inference import Classifier
     from genrelab.runtime import Runtime
 
@@ -164,9 +164,10 @@ def check_musicnn(device: str, sync: Callable[[], None], rep: Report, n_patches:
         t = np.arange(30 * 16000) / 16000
         y = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 2 * t))).astype(np.float32)
     res = clf.classify_array(y, 16000, top_k=3)
-    patches = dsp.patches(dsp.log_mels([y])[0])
-    emb = feat.pool(run(net_dev, device, patches.astype(np.float32)))
-    p = clf.predict_examples(emb[None])[0]
+    from genrelab.scale import backbone  # what `classify --engine ray` runs on GPU actors
+
+    x, counts = backbone.patches([y])
+    p = clf.predict_examples(backbone.DeviceBackbone(feat, device).embed(x, counts))[0]
     p_ref = np.array([res.probabilities[lab] for lab in clf.labels])
     diff = float(np.abs(p - p_ref).max())
     top = clf.labels[int(np.argmax(p))]

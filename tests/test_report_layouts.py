@@ -33,14 +33,15 @@ def _history(n: int, parts=("train", "val")) -> list[dict]:
 
 def _run(root: Path, name: str, *, model: str, acc: float = 0.7, leaky: bool = True, seed: int = 0,
          model_args: dict | None = None, history: list[dict] | None = None, config: dict | None = None,
-         level: str = "track", valid: float | None = None, train: float | None = None, **fields) -> Path:
+         level: str = "track", valid: float | None = None, train: float | None = None,
+         labels: list[str] = GENRES, **fields) -> Path:
     """One run directory: metrics from the real metric functions, the record through ``write_record``,
     config.json as the trainer writes it (``{"train": ...}``) and history.csv when ``history`` is given."""
     rng = np.random.default_rng(seed)
     n = 30
     y = np.arange(n) % 3
     pred = np.where(rng.random(n) < acc, y, (y + 1) % 3)
-    m = compute_metrics(y, pred, labels=GENRES)
+    m = compute_metrics(y, pred, labels=labels)
     scores = {"test": part_scores(m)}
     for part, a in (("train", train), ("valid", valid)):
         if a is not None:
@@ -89,7 +90,7 @@ def sears_runs(tmp_path) -> Path:
     _run(root, "leakfree/t2-mlp-relu_h512-256", model="saintfelix-mlp", acc=0.5, leaky=False, seed=3,
          model_args={"hidden": [512, 256]}, optimizer="rmsprop", epochs=50, history=test_curve)
     _run(root, "study/t6-cnn01.7", model="saintfelix-cnn", model_args={"blocks": 1}, optimizer="rmsprop",
-         epochs=50)
+         epochs=50, labels=[*GENRES, "rock"])  # no rock clip in the test part
     return root
 
 
@@ -111,6 +112,8 @@ def test_sears_tables_have_the_study_rows_and_columns(sears_runs):
     assert [r[:2] for r in genre.rows] == [["blues", "10"], ["classical", "10"], ["jazz", "10"]]
     t6 = _one(tables, "Table 6")
     assert t6.headers[:2] == ["Run", "Conv blocks"] and t6.rows[0][1] == "1"
+    rock = _one(tables, "Table 6 (per genre)").rows[-1]
+    assert rock == ["rock", "0", "—"]  # a genre absent from the test part has no accuracy
     assert not [t for t in tables if t.id in ("Table 3", "Table 4", "Table 5", "Table 7")]  # no runs, no table
     md = reports.tables_markdown(reports.get_layout("sears"), tables)
     assert "| Run | Hidden layers | Nodes | Activation |" in md and "### Table 2 (per genre)" in md
@@ -167,7 +170,7 @@ def test_liu_tables(liu_runs):
     assert len(t3.rows) == 6
 
 
-def test_liu_overlays(liu_runs):
+def test_liu_overlays(liu_runs, tmp_path):
     records, _ = reports.load_runs([liu_runs])
     figs = {f.id: f for f in reports.study_figures(reports.get_layout("liu"), records)}
     (ax,) = figs["Fig. 5"].figure.axes
@@ -177,6 +180,11 @@ def test_liu_overlays(liu_runs):
     (ax6,) = figs["Fig. 6"].figure.axes  # one model (liu-cnn); the cyclic-lr run is left out
     assert sorted(line.get_label() for line in ax6.get_lines()) == ["optimizer adam", "optimizer sgd"]
     assert "liu-cnn" in ax6.get_title() and ax6.get_ylabel() == "training accuracy"
+    # runs without the column (no validation part) draw no overlay at all, not an empty one
+    no_val = tmp_path / "liu_noval"
+    _run(no_val, "study/t1-dcrnn_batch_size4", model="liu-dcrnn", batch_size=4, history=_history(2, ("train",)))
+    records, _ = reports.load_runs([no_val])
+    assert [f.id for f in reports.study_figures(reports.get_layout("liu"), records)] == []
 
 
 # --------------------------------------------------------------------------- Sirek, Qin, Hoang
@@ -195,6 +203,16 @@ def test_sirek_train_and_validation_columns(tmp_path):
                                                for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro")]]
     assert _one(tables, "Table 3.4").rows[0][:2] == ["sirek-vgg11", "yes"]
     assert not [t for t in tables if t.id == "Table 3.3"]
+    # the comparison tables have the pretrained column too (from the config; "—" when it does not say)
+    records, _ = reports.load_runs([root])
+    md = reports.to_markdown(records).splitlines()
+    header = next(line for line in md if line.startswith("| Run"))
+    i = header.strip("|").split("|").index(" Pretrained ")
+    cells = {line.split("|")[1].strip(): line.strip("|").split("|")[i].strip() for line in md
+             if line.startswith("| study/")}
+    assert cells == {"study/vgg11": "yes", "study/cnn3": "—"}
+    csv_rows = {r["run"]: r["pretrained"] for r in csv.DictReader(reports.to_csv(records).splitlines())}
+    assert csv_rows == {"study/vgg11": "true", "study/cnn3": ""}
 
 
 def test_qin_grid_tables(tmp_path):
@@ -228,6 +246,16 @@ def test_sklearn_runs_have_no_history_panel_and_confusion_shows_counts(tmp_path)
     hoang = _one(_tables("hoang", root), "Results")
     assert hoang.headers == ["Run", "Model", "Accuracy %", "Precision %", "Recall %", "Pretrained"]
     assert len(hoang.rows) == 2
+
+
+def test_a_leak_free_study_split_keeps_its_own_table(tmp_path):
+    """Hoang's study split (FMA's official one) is leak-free: it still does not share a table with ours."""
+    root = tmp_path / "hoang"
+    _run(root, "study/bigru", model="feng-bigru", leaky=False, acc=0.6)
+    _run(root, "leakfree/bigru", model="feng-bigru", leaky=False, acc=0.4, seed=1)
+    tables = _tables("hoang", root)
+    assert [t.protocol for t in tables] == ["study protocol (leak-free split)", "leak-free split"]
+    assert [len(t.rows) for t in tables] == [1, 1]
 
 
 # --------------------------------------------------------------------------- files, HTML, CLI

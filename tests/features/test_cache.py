@@ -212,7 +212,8 @@ def test_pipeline_batches_across_tracks_with_the_same_results(tmp_path):
     bad.write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
     items = [(t.track_id, str(t.path), None) for t in tracks]
     items.insert(1, ("bad", str(bad), None))
-    rows, times = pipeline.process_chunk(str(tmp_path / "cache"), preset("mel").to_dict(), items, batch=2)
+    rows, times = pipeline.process_chunk(str(tmp_path / "cache"), preset("mel").to_dict(), items, batch=2,
+                                         cache_cls=FeatureCache)
     assert [r[0] for r in rows] == ["clip000", "bad", "clip001", "clip002"]
     assert [r[1] is None for r in rows] == [True, False, True, True]
     assert set(times) == set(pipeline.STAGES) and times["compute"] > 0

@@ -43,6 +43,8 @@ def test_pipeline_call_refuses_what_is_not_audio(clf, tmp_path):
     for bad in (42, b"RIFF....", object(), np.array(["a", "b"])):
         with pytest.raises(TypeError):
             clf(bad)
+    with pytest.raises(TypeError):  # not a "missing file" named after the array's repr
+        clf.classify(np.zeros(16000, dtype=np.float32))
     with pytest.raises(AudioError) as exc:
         clf(str(tmp_path / "missing.wav"))
     assert exc.value.problem is AudioProblem.MISSING

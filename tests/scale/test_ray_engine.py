@@ -59,7 +59,7 @@ def _compare(model, files, bad, **ray_opts):
     from genrelab.inference import Classifier
     from genrelab.scale.ray_classify import classify_ray
 
-    clf = Classifier.from_checkpoint(model)
+    clf = Classifier.from_pretrained(model)
     local = {f: clf.classify(f) for f in files}
     got = {r.path: r for r in classify_ray(files + [bad], str(model), classifier=clf, **ray_opts)}
     assert set(got) == set(files) | {bad}
@@ -147,3 +147,30 @@ def test_features_extract_ray_matches_local(ray_local, tmp_path, gtzan_root):
         np.testing.assert_allclose(ea, eb, rtol=1e-5, atol=1e-5 * float(np.abs(eb).max()))
     res = runner.invoke(app, [*args, "--out", str(tmp_path / "ray"), "--engine", "ray"])
     assert "2 already cached" in res.output and "0 computed" in res.output
+
+
+def test_musicnn_backbone_split_for_gpu_actors(clips):
+    """GPU actors run the musicnn network of embedding models: the CPU stage stops at the log-mel patches of
+    each window, the actor embeds, pools and applies the head. Run in-process with the CPU standing in for the
+    device: the same answers as the local engine (which runs the network with ONNX Runtime)."""
+    import json
+
+    from genrelab.inference import Classifier, result_from_dict
+    from genrelab.scale.ray_classify import Predictor, prepare_batch
+
+    files, bad = clips
+    clf = Classifier.from_pretrained("default")
+    opts = dict(model="default", runtime=clf.runtime, n_patches=None, plugins=[])
+    batch = prepare_batch({"path": np.array(files + [bad], dtype=object)}, split=True, **opts)
+    assert [json.loads(c) for c in batch["counts"][:-1]] == [[10]] * len(files)  # one 30 s window, 10 patches
+    assert json.loads(batch["shape"][0]) == [10, 187, 96] and batch["error"][-1]
+    out = Predictor(**opts, top_k=3, device="cpu", split=True)({k: np.array(v, dtype=object)
+                                                                for k, v in batch.items()})
+    for path, text in zip(out["path"], out["result"]):
+        r = result_from_dict(json.loads(text))
+        if path == bad:
+            assert r.error and r.error_kind
+            continue
+        local = clf.classify(path)
+        assert r.genre == local.genre and r.n_segments == local.n_segments == 1
+        assert max(abs(r.probabilities[k] - v) for k, v in local.probabilities.items()) < 1e-5

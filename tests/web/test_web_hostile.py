@@ -88,6 +88,13 @@ def test_audio_longer_than_the_budget_gets_413(web_ckpt, upload_dir):
         assert r.status_code == 413 and r.json()["problem"] == "too-long", r.text
         ok = c.post("/api/classify", files={"file": ("short.wav", wav_bytes("noise", 3.5), "audio/wav")})
         assert ok.status_code == 200
+    clf = fixture_classifier(web_ckpt)
+    app = create_app(clf, upload_dir=upload_dir, budget=Budget(max_windows=clf.patches_per_track))
+    with TestClient(app) as c:  # a 30 s timeline needs 10 windows of 3 s; the default answer 5
+        r = c.post("/api/classify", files={"file": ("many.wav", wav_bytes("noise", 30.0), "audio/wav")})
+        assert r.status_code == 413 and "windows" in r.json()["detail"], r.text
+        ok = c.post("/api/classify?timeline=false", files={"file": ("one.wav", wav_bytes("noise", 30.0), "audio/wav")})
+        assert ok.status_code == 200, ok.text
 
 
 def test_wall_clock_budget_cancels_the_work(web_ckpt, upload_dir):
@@ -152,7 +159,7 @@ class _CountingApp:
         await self.app(scope, counted, send)
 
 
-def test_chunked_body_above_the_limit_stops_at_the_limit(web_ckpt, upload_dir):
+def test_chunked_body_above_the_limit_stops_at_the_limit(web_ckpt, upload_dir, capsys):
     from genrelab.web import create_app
 
     app = _CountingApp(create_app(fixture_classifier(web_ckpt), max_upload_bytes=LIMIT,
@@ -203,6 +210,8 @@ def test_chunked_body_above_the_limit_stops_at_the_limit(web_ckpt, upload_dir):
         watcher.join(5)
         server.should_exit = True
         thread.join(timeout=10)
+    with capsys.disabled():
+        print(f"\nchunked {total} B body, limit {LIMIT} B: the app read {app.received} B, peak on disk {peak_disk[0]} B")
     assert app.received < LIMIT + 2 * 1024 * 1024 < total  # reading stopped near the limit (today: all 10 MB)
     assert peak_disk[0] <= LIMIT + 64 * 1024  # never more than the limit on disk
     assert list(upload_dir.iterdir()) == []
@@ -289,5 +298,6 @@ def test_api_defaults_match_the_cli(client):
 def test_dc_only_upload_is_silent(client):
     buf = io.BytesIO()
     sf.write(buf, np.full(fx.SR * 6, 0.3, dtype=np.float32), fx.SR, format="WAV", subtype="FLOAT")
-    r = client.post("/api/classify?timeline=false", files={"file": ("dc.wav", buf.getvalue(), "audio/wav")})
-    assert r.status_code == 422 and r.json()["problem"] == "silent", r.text
+    for timeline in ("false", "true"):
+        r = client.post(f"/api/classify?timeline={timeline}", files={"file": ("dc.wav", buf.getvalue(), "audio/wav")})
+        assert r.status_code == 422 and r.json()["problem"] == "silent", r.text

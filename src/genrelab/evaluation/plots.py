@@ -101,14 +101,16 @@ def read_history(history: str | Path | Mapping[str, Sequence[Any]] | Any) -> dic
     return out
 
 
-def has_curves(history: Any) -> bool:
-    """Whether ``history`` holds any per-epoch train/validation/test value (scikit-learn runs have none)."""
+def has_curves(history: Any, columns: Sequence[str] | None = None) -> bool:
+    """Whether ``history`` holds any per-epoch value of ``columns`` (default: the train/validation/test
+    loss and accuracy; scikit-learn runs have none)."""
     try:
         h = read_history(history)
     except (OSError, ValueError, TypeError):
         return False
-    return any(c in h and not np.isnan(h[c]).all()
-               for part, _, _ in CURVE_PARTS for c in (f"{part}_loss", f"{part}_acc"))
+    if columns is None:
+        columns = [f"{part}_{m}" for part, _, _ in CURVE_PARTS for m in ("loss", "acc")]
+    return any(c in h and not np.isnan(h[c]).all() for c in columns)
 
 
 def history_figure(history: Any, title: str | None = None, size: tuple[float, float] = (10, 4)) -> Figure:
@@ -132,12 +134,13 @@ def history_figure(history: Any, title: str | None = None, size: tuple[float, fl
         ax.set_ylabel("loss" if what == "loss" else "accuracy")
         ax.set_title("loss" if what == "loss" else "accuracy")
         ax.grid(alpha=0.3)
+        _one_epoch_axis(ax)
         if drawn:
             ax.legend(loc="best", fontsize=7)
         else:
             ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -155,7 +158,8 @@ def overlay_figure(series: Mapping[str, Any], column: str, title: str | None = N
         if y is None or np.isnan(y).all():
             continue
         ok = ~np.isnan(y)
-        ax.plot(h["epoch"][ok], y[ok], "-", color=colors[k], label=str(label))
+        ax.plot(h["epoch"][ok], y[ok], "-", marker="o" if ok.sum() < 30 else None, markersize=3, color=colors[k],
+                label=str(label))
         drawn += 1
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -165,8 +169,16 @@ def overlay_figure(series: Mapping[str, Any], column: str, title: str | None = N
         ax.legend(loc="best", fontsize=7)
     else:
         ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes, color="grey")
-    ax.set_title(title or column)
+    _one_epoch_axis(ax)
+    ax.set_title(title or column, fontsize=9, wrap=True)
     return fig
+
+
+def _one_epoch_axis(ax: Any) -> None:
+    """A single epoch gets the x range 0.5-1.5 (one integer tick), not matplotlib's fractional one."""
+    lo, hi = ax.get_xlim()
+    if ax.get_lines() and hi - lo < 1:
+        ax.set_xlim(0.5, 1.5)
 
 
 def plot_history(history: Any, out: str | Path, title: str | None = None,

@@ -41,6 +41,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from genrelab.features.config import FeatureConfig, InputSpec
+from genrelab.features.workers import mp_context, worker_pool  # noqa: F401 (re-exported: see __all__)
 from genrelab.types import Track
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -353,7 +354,7 @@ class FeatureCache:
                 if bar:
                     bar.advance(task)
 
-            pipeline.run(str(self.root), spec, todo, workers, done, report.stages)
+            pipeline.run(str(self.root), spec, todo, workers, done, report.stages, type(self))
         self.index(d, reload=True)  # the workers' records, for the reads that follow
         report.seconds = time.perf_counter() - t0
         return report
@@ -364,44 +365,6 @@ def compute_track(track: Track, spec: InputSpec) -> np.ndarray:
     from genrelab.features.pipeline import decode
 
     return np.asarray(spec.examples(decode(track, spec)), dtype=np.float32)
-
-
-def _preload(spec: InputSpec) -> None:
-    """Import and warm up the feature code once in the parent, so forked workers start ready."""
-    try:
-        y = 0.01 * np.random.default_rng(0).standard_normal(int(spec.sample_rate * 3)).astype(np.float32)
-        spec.feature.compute(y)
-    except Exception:  # noqa: BLE001 - only a warm-up
-        pass
-
-
-def _init_worker() -> None:
-    # one worker per core: keep each worker's libraries single-threaded (torch only when the parent
-    # imported it: a CPU extraction never needs it, and importing it costs ~1.3 s of CPU per worker)
-    import sys
-
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
-    from genrelab.features import _kernels
-
-    _kernels.set_num_threads(1)
-
-
-def worker_pool(workers: int):
-    """A process pool of ``workers`` feature workers that die with this process (``genrelab.procpool``:
-    a ``kill -9`` of ``features extract`` leaves no worker running), forked from the warmed-up parent."""
-    from genrelab.procpool import process_pool
-
-    return process_pool(workers, initializer=_init_worker, mp_context=mp_context())
-
-
-def mp_context():
-    """Process start method for worker pools: the platform default ("fork" on Linux: no ``__main__``
-    guard needed, workers start at once). The feature kernels use no OpenMP threading layer, so
-    forking a process that already computed features is safe."""
-    import multiprocessing as mp
-
-    return mp.get_context()
 
 
 def _append_line(path: Path, line: str) -> None:

@@ -503,7 +503,7 @@ def export_csv(items: Iterable[tuple[str | Path, str | None]], out: str | Path, 
     with bar as prog:
         task = prog.add_task("gtzan57 csv", total=len(items)) if prog else None
         if workers > 1 and len(items) > 1:
-            from genrelab.features.cache import _preload, worker_pool
+            from genrelab.features.workers import _preload, worker_pool
 
             _preload(gtzan57_spec())
             with worker_pool(workers) as ex:

@@ -8,8 +8,9 @@ Where the time of ``features extract`` goes, and what this module does about it:
   (:mod:`genrelab.features.fastmel`);
 - decode + resample: a worker decodes the next tracks of its chunk in a background thread while it
   computes the current ones (libsndfile, soxr and the feature kernels release the GIL);
-- compute: consecutive tracks whose framed audio has the same shape are computed in one
-  ``feature.compute`` call (one batch: one kernel launch per batch on a GPU);
+- compute: on a GPU, consecutive tracks whose framed audio has the same shape are computed in one
+  ``feature.compute`` call (one batch: one transfer and kernel launch per batch); on CPU track by track,
+  which keeps each clip's frames in cache (batching measured no faster there);
 - cache writes: one ``write`` + rename per entry and one appended index line, no fsync (validation
   catches what a crash could leave, see :mod:`genrelab.features.cache`).
 
@@ -81,16 +82,24 @@ def _spec(spec_dict: dict) -> InputSpec:
     return _SPECS[key]
 
 
+def default_batch() -> int:
+    """Tracks per ``feature.compute`` call: :data:`BATCH_TRACKS` when features run on a GPU, else 1."""
+    from genrelab.features.spectral import resolve_device
+
+    return BATCH_TRACKS if resolve_device() != "cpu" else 1
+
+
 def process_chunk(root: str, spec_dict: dict, items: Sequence[tuple[str, str | None, dict | None]],
-                  batch: int = BATCH_TRACKS) -> tuple[list[tuple[str, str | None]], dict[str, float]]:
+                  batch: int | None = None, *, cache_cls: type) -> tuple[list[tuple[str, str | None]], dict[str, float]]:
     """Worker task: compute and store the entries of ``items`` (``(track_id, path, extra)``).
 
     Returns ``[(track_id, error or None)]`` in order and the CPU seconds per stage. Decoding runs one track
-    ahead in a thread; runs of up to ``batch`` decoded tracks are computed together.
+    ahead in a thread; runs of up to ``batch`` (default :func:`default_batch`) decoded tracks are computed
+    together. ``cache_cls``: the :class:`~genrelab.features.cache.FeatureCache` class (passed in: the cache
+    imports this module, not the other way round).
     """
-    from genrelab.features.cache import FeatureCache
-
-    cache, spec = FeatureCache(root), _spec(spec_dict)
+    cache, spec = cache_cls(root), _spec(spec_dict)
+    batch = default_batch() if batch is None else max(1, int(batch))
     times = {k: 0.0 for k in STAGES}
     results: list[tuple[str, str | None]] = []
     tracks = [Track(track_id=t, path=None if p is None else Path(p), label=None, extra=e or {}) for t, p, e in items]
@@ -154,7 +163,7 @@ def process_chunk(root: str, spec_dict: dict, items: Sequence[tuple[str, str | N
 
 
 def run(root: str, spec: InputSpec, todo: Sequence[Track], workers: int,
-        done: Callable[[str, str | None], None], stages: dict[str, float]) -> None:
+        done: Callable[[str, str | None], None], stages: dict[str, float], cache_cls: type) -> None:
     """Compute ``todo`` into the cache at ``root`` with ``workers`` processes (in this process when 1), calling
     ``done(track_id, error)`` per track and adding each stage's CPU seconds to ``stages``."""
     items = [(t.track_id, None if t.path is None else str(t.path), _aug_extra(t)) for t in todo]
@@ -169,9 +178,9 @@ def run(root: str, spec: InputSpec, todo: Sequence[Track], workers: int,
 
     if workers <= 1 or len(items) <= 1:
         for i in range(0, len(items), CHUNK_TRACKS):
-            finish(process_chunk(root, spec_dict, items[i:i + CHUNK_TRACKS]))
+            finish(process_chunk(root, spec_dict, items[i:i + CHUNK_TRACKS], cache_cls=cache_cls))
         return
-    from genrelab.features.cache import _preload, worker_pool
+    from genrelab.features.workers import _preload, worker_pool
 
     size = max(1, min(CHUNK_TRACKS, -(-len(items) // (4 * workers))))  # >= 4 tasks per worker: balanced ends
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
@@ -179,7 +188,7 @@ def run(root: str, spec: InputSpec, todo: Sequence[Track], workers: int,
     with worker_pool(workers) as ex:
         pending: dict[Any, list] = {}
         for chunk in chunks:  # a bounded number of tasks in flight (cheap memory, prompt interruption)
-            pending[ex.submit(process_chunk, root, spec_dict, chunk)] = chunk
+            pending[ex.submit(process_chunk, root, spec_dict, chunk, cache_cls=cache_cls)] = chunk
             if len(pending) >= 2 * workers:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:
@@ -200,4 +209,5 @@ def _aug_extra(t: Track) -> dict | None:
     return {"augment": t.extra["augment"]} if t.extra and t.extra.get("augment") else None
 
 
-__all__ = ["decode", "examples_many", "process_chunk", "run", "STAGES", "BATCH_TRACKS", "CHUNK_TRACKS"]
+__all__ = ["decode", "examples_many", "process_chunk", "run", "default_batch", "STAGES", "BATCH_TRACKS",
+           "CHUNK_TRACKS"]

@@ -389,7 +389,9 @@ class MFCC(_TorchFeature):
         return out[0] if squeeze else out
 
     def compute_np(self, y: np.ndarray) -> np.ndarray:
-        M = _dct_matrix(self.n_mels, self.n_mfcc, self.dct_type, self.dct_norm) @ self._mel().compute_np(y)
+        # einsum's own loop, not BLAS: no thread pool to wake for a 13 x 128 product
+        M = np.einsum("ij,jk->ik", _dct_matrix(self.n_mels, self.n_mfcc, self.dct_type, self.dct_norm),
+                      self._mel().compute_np(y))
         if self.lifter > 0:
             k = np.arange(1, self.n_mfcc + 1, dtype=np.float32)
             M = M * (1 + (self.lifter / 2) * np.sin(np.pi * k / self.lifter)).astype(np.float32)[:, None]

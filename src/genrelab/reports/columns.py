@@ -65,12 +65,6 @@ class Column:
     fmt: Any  # callable(record) -> display text
 
 
-def _fmt_pretrained(v: Any) -> str:
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return _fmt_text(v)
-
-
 def _fmt_epochs(r: RunRecord) -> str:
     s = _fmt_int(r.epochs)
     if r.best_epoch is not None:
@@ -102,7 +96,7 @@ def _columns(genres: Sequence[str], records: Sequence[RunRecord] = ()) -> list[C
     for g in genres:
         cols.append(Column(f"recall[{g}]", f"Recall {g} %", lambda r, g=g: _pct(r.per_genre_recall().get(g))))
     cols.append(Column("n_params", "Parameters", lambda r: _fmt_int(r.n_params)))
-    cols.append(Column("pretrained", "Pretrained", lambda r: _fmt_pretrained(r.pretrained)))
+    cols.append(Column("pretrained", "Pretrained", lambda r: _fmt_text(r.value("pretrained"))))
     return cols
 
 
@@ -122,3 +116,8 @@ def _legend_lines(records: Sequence[RunRecord]) -> list[str]:
         lines.append("**Warning:** this report holds both leaky and leak-free runs; compare numbers within a "
                      "table only.")
     return lines
+
+
+def _md_cell(s: str) -> str:
+    """A Markdown table cell: pipes escaped, one line."""
+    return str(s).replace("|", "\\|").replace("\n", " ")

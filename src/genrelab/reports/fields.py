@@ -71,13 +71,6 @@ def _clip_accuracy(r: RunRecord) -> Any:
     return None
 
 
-def _pretrained(r: RunRecord) -> Any:
-    v = r.pretrained
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    return v
-
-
 FIELDS: dict[str, Field] = {
     "run": Field(own_name),
     "model": Field(lambda r: r.model),
@@ -93,7 +86,7 @@ FIELDS: dict[str, Field] = {
     "hidden_layers": Field(lambda r: None if _hidden(r) is None else len(_hidden(r))),
     "nodes": Field(lambda r: None if _hidden(r) is None else "-".join(str(x) for x in _hidden(r))),
     "activation": Field(lambda r: r.model_args.get("activation")),
-    "pretrained": Field(_pretrained),
+    "pretrained": Field(lambda r: r.value("pretrained")),  # yes / no / what the record says
     "n_params": Field(lambda r: r.n_params),
     "clip_accuracy": Field(_clip_accuracy, percent=True),
     **{k: Field(lambda r, m=m: r.value(m), percent=True) for k, m in _SCORE_KEYS.items()},

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from genrelab.fileio import atomic_write_text
-from genrelab.reports.columns import _columns, _legend_lines
+from genrelab.reports.columns import _columns, _legend_lines, _md_cell
 from genrelab.reports.htmlpage import to_html
 from genrelab.reports.layouts import Layout, get_layout
 from genrelab.reports.records import FORMATS, TEXT_KEYS, RunRecord, _resolve_key, group_records, load_runs
@@ -28,9 +28,6 @@ CSV_FIXED = [
 
 
 # --------------------------------------------------------------------------- Markdown
-def _md_cell(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
-
 
 def to_markdown(records: Sequence[RunRecord], sort: str = "accuracy", descending: bool | None = None,
                 title: str = "genrelab comparison report", skipped: Sequence[tuple[Path, str]] = (),

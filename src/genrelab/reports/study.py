@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
+from genrelab.reports.columns import _md_cell
 from genrelab.reports.fields import field_text, field_value, format_value, own_name, selects, sort_key
 from genrelab.reports.layouts import FigureSpec, Layout, TableSpec
 from genrelab.reports.records import MISSING, RunRecord
@@ -21,7 +22,6 @@ __all__ = ["StudyTable", "StudyFigure", "study_tables", "study_figures", "run_fi
 
 _COLUMN_LABELS = {f"{p}_{m}": f"{pn} {mn}" for p, pn in (("train", "training"), ("val", "validation"), ("test", "test"))
                   for m, mn in (("acc", "accuracy"), ("loss", "loss"))}
-_PROTOCOLS = ((True, "study protocol (LEAKY split)"), (False, "leak-free split"), (None, "split unknown"))
 
 
 @dataclass
@@ -69,13 +69,43 @@ def _ordered(records: Sequence[RunRecord], spec_order: Sequence[str], defaults: 
                                           own_name(r)))
 
 
-def _by_protocol(records: Sequence[RunRecord]) -> list[tuple[bool | None, str, list[RunRecord]]]:
+def _variant(r: RunRecord) -> str:
+    """The recipe's split variant of a run (``study``, ``leakfree``, ...; the part before ``/``), or ``""``."""
+    name = str(r.name).replace("\\", "/")
+    return name.rsplit("/", 1)[0] if "/" in name else ""
+
+
+def _protocol_label(variant: str, leaky: bool | None) -> str:
+    split = {True: "LEAKY split", False: "leak-free split", None: "split unknown"}[leaky]
+    if variant == "study":
+        return f"study protocol ({split})"
+    if variant == "" or (variant == "leakfree" and leaky is False):
+        return split
+    return f"{variant} ({split})"
+
+
+def _by_protocol(records: Sequence[RunRecord]) -> list[tuple[bool | None, str, str, list[RunRecord]]]:
+    """Runs grouped by protocol: the leaky flag and the recipe's split variant (the study's own split
+    may be leak-free, as FMA's official one is, and still differ from our leak-free one). Returns
+    ``(leaky, label, slug, records)``, leaky first."""
+    groups: dict[tuple[bool | None, str], list[RunRecord]] = {}
+    for r in records:
+        groups.setdefault((r.leaky, _variant(r)), []).append(r)
+    order = {True: 0, False: 1, None: 2}
     out = []
-    for leaky, label in _PROTOCOLS:
-        recs = [r for r in records if r.leaky is leaky]
-        if recs:
-            out.append((leaky, label, recs))
+    for leaky, variant in sorted(groups, key=lambda k: (order[k[0]], k[1] != "study", k[1])):
+        slug = variant or {True: "leaky", False: "leakfree", None: "unknown"}[leaky]
+        out.append((leaky, _protocol_label(variant, leaky), slug, groups[(leaky, variant)]))
     return out
+
+
+def _support(r: RunRecord, genre: str) -> int | None:
+    """The number of scored test examples of ``genre`` (``None`` when not recorded)."""
+    n = ((r.metrics.get("per_genre") or {}).get(genre) or {}).get("support")
+    try:
+        return None if n is None else int(n)
+    except (TypeError, ValueError):
+        return None
 
 
 def _table(spec: TableSpec, recs: list[RunRecord], defaults: dict) -> tuple[list[str], list[list[str]]]:
@@ -103,13 +133,14 @@ def _table(spec: TableSpec, recs: list[RunRecord], defaults: dict) -> tuple[list
         headers = ["Genre", "Test Samples"] + [f"{own_name(r)} %" for r in recs]
         rows = []
         for g in genres:
-            support = []
+            support: list[str] = []
             for r in recs:
-                s = ((r.metrics.get("per_genre") or {}).get(g) or {}).get("support")
-                if s is not None and format_value(s) not in support:
-                    support.append(format_value(int(s)))
+                n = _support(r, g)
+                if n is not None and str(n) not in support:
+                    support.append(str(n))
             rows.append([g, " / ".join(support) or MISSING]
-                        + [format_value(r.per_genre_recall().get(g), percent=True) for r in recs])
+                        + [format_value(r.per_genre_recall().get(g) if _support(r, g) != 0 else None, percent=True)
+                           for r in recs])  # a genre absent from the test part has no accuracy: "—"
         return headers, rows
     raise ValueError(f"{spec.id}: unknown table kind {spec.kind!r} (runs, pivot or genres)")
 
@@ -121,7 +152,7 @@ def study_tables(layout: Layout, records: Sequence[RunRecord]) -> list[StudyTabl
     out = []
     for spec in layout.tables:
         chosen = [r for r in recs_all if selects(r, spec.select)]
-        for leaky, label, recs in _by_protocol(chosen):
+        for leaky, label, _, recs in _by_protocol(chosen):
             recs = _ordered(recs, spec.order, defaults)
             headers, rows = _table(spec, recs, defaults)
             out.append(StudyTable(spec.id, spec.title, label, leaky, headers, rows, spec.note,
@@ -136,14 +167,13 @@ def _slug(*parts: Any) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", s).strip("-").lower() or "figure"
 
 
-def _figures_for(spec: FigureSpec, layout: Layout, leaky: bool | None, label: str, recs: list[RunRecord],
+def _figures_for(spec: FigureSpec, layout: Layout, label: str, prot: str, recs: list[RunRecord],
                  dpi_size: tuple[float, float]) -> list[StudyFigure]:
     from genrelab.evaluation import plots
 
     defaults = dict(layout.defaults)
     recs = [r for r in recs if all(field_text(r, k, defaults) == v for k, v in spec.where.items())]
     recs = [r for r in recs if plots.has_curves(r.history)]
-    prot = {True: "study", False: "leakfree", None: "unknown"}[leaky]
     out = []
     if spec.kind == "curves":
         for r in recs[: spec.max_runs]:
@@ -153,7 +183,7 @@ def _figures_for(spec: FigureSpec, layout: Layout, leaky: bool | None, label: st
         return out
     if spec.kind == "overlay":
         facets: dict[tuple, list[RunRecord]] = {}
-        for r in recs:
+        for r in (r for r in recs if plots.has_curves(r.history, [spec.column])):  # nothing to draw: no figure
             facets.setdefault(tuple(field_text(r, k, defaults) for k in spec.facet), []).append(r)
         for fk, frs in facets.items():
             series: dict[str, Any] = {}
@@ -179,8 +209,8 @@ def study_figures(layout: Layout, records: Sequence[RunRecord], size: tuple[floa
     out: list[StudyFigure] = []
     for spec in layout.figures:
         chosen = _ordered([r for r in recs_all if selects(r, spec.select)], (*spec.facet, *spec.series), defaults)
-        for leaky, label, recs in _by_protocol(chosen):
-            out += _figures_for(spec, layout, leaky, label, recs, size)
+        for _, label, prot, recs in _by_protocol(chosen):
+            out += _figures_for(spec, layout, label, prot, recs, size)
     return out
 
 
@@ -202,9 +232,6 @@ def run_figures(r: RunRecord) -> list[tuple[str, Any]]:
         out.append(("history", plots.history_figure(r.history, title=f"{r.name}: training history", size=(9, 3.5))))
     return out
 
-
-def _md_cell(s: str) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
 
 
 def tables_markdown(layout: Layout, tables: Sequence[StudyTable]) -> str:

@@ -3,13 +3,16 @@
 The job is a Ray Data pipeline::
 
     file list (driver) -> decode + features (CPU tasks) -> model (actor pool, batched; GPU actors when the
-    cluster has GPUs and the model is a PyTorch one) -> results streamed back to the driver, which writes them
+    cluster has GPUs and the model is a PyTorch one or its feature a musicnn embedding) -> results streamed
+    back to the driver, which writes them
 
 The CPU stage runs the very same :meth:`Classifier.classify` as the local engine, with the model's backend
 swapped for a recorder: it captures the model-ready (normalised) examples of each file instead of
 predicting. The actor stage feeds those examples, many files at a time, to the real backend and aggregates
 each file's window probabilities exactly as the classifier does. So both engines give the same answers,
-and a file that fails (unreadable, too short, a crashed worker) is one result row with its reason.
+and a file that fails (unreadable, too short, a crashed worker) is one result row with its reason. With GPU
+actors and a musicnn-embedding checkpoint (the shipped model), the CPU stage stops at the log-mel patches and
+the actors run the musicnn network on the GPU (:mod:`genrelab.scale.backbone`).
 
 Audio paths must be readable by every node (a shared file system or the same mount everywhere).
 """
@@ -67,19 +70,28 @@ def _error_dict(path: str, error: str, kind: str, model: str) -> dict[str, Any]:
 
 
 def prepare_batch(batch: dict[str, np.ndarray], *, model: str, runtime: Any, n_patches: int | None,
-                  plugins: Sequence[str]) -> dict[str, list]:
-    """CPU stage: decode each file and compute its model-ready examples (or its error)."""
-    from genrelab.inference import Classifier  # noqa: F401  (import errors surface here, in the task)
+                  plugins: Sequence[str], split: bool = False) -> dict[str, list]:
+    """CPU stage: decode each file and compute its model-ready examples (or its error). ``split``: stop before a
+    musicnn embedding's network, at the log-mel patches of each window (the GPU actors run the network)."""
+    from genrelab.scale import backbone
 
     clf = _classifier(model, runtime, n_patches, plugins)
     real, rec = clf.checkpoint.predictor, _Recorder(len(clf.labels))
-    out: dict[str, list] = {"path": [], "x": [], "shape": [], "dtype": [], "duration": [], "error": []}
-    clf.checkpoint.predictor = rec
+    out: dict[str, list] = {"path": [], "x": [], "shape": [], "dtype": [], "duration": [], "error": [],
+                            "counts": []}
+    if not split:
+        clf.checkpoint.predictor = rec
     try:
         for path in batch["path"]:
             path = str(path)
-            res = clf.classify(path, top_k=1)
-            x = rec.take()
+            counts: list[int] = []
+            if split:
+                twin, windows = backbone.recording(clf)
+                res = twin.classify(path, top_k=1)
+                x, counts = backbone.patches(windows.windows) if windows.windows else (None, [])
+            else:
+                res = clf.classify(path, top_k=1)
+                x = rec.take()
             err = None
             if res.error or x is None:
                 err = json.dumps(_error_dict(path, res.error or f"{path}: no examples", res.error_kind or "error",
@@ -90,6 +102,7 @@ def prepare_batch(batch: dict[str, np.ndarray], *, model: str, runtime: Any, n_p
             out["dtype"].append("" if err else str(x.dtype))
             out["duration"].append(float(res.duration) if res.duration is not None else float("nan"))
             out["error"].append(err or "")
+            out["counts"].append(json.dumps(counts))
     finally:
         clf.checkpoint.predictor = real
     return out
@@ -106,25 +119,33 @@ class Predictor:
     """Actor stage: the model, loaded once per actor, over the examples of many files at a time."""
 
     def __init__(self, model: str, runtime: Any, n_patches: int | None, plugins: Sequence[str], top_k: int,
-                 device: str | None = None):
+                 device: str | None = None, split: bool = False):
         # device None: the checkpoint's own predictor (ONNX Runtime, numpy, scikit-learn, PyTorch on the CPU);
-        # a torch device ("cuda" on GPU actors): the PyTorch model moved there
-        self.clf = _classifier(model, runtime.with_(backend="torch") if device else runtime, n_patches,
+        # a torch device ("cuda" on GPU actors): the PyTorch model moved there, or with ``split`` the musicnn
+        # network of the checkpoint's feature (its head then runs on the checkpoint's own predictor)
+        torch_head = bool(device) and not split
+        self.clf = _classifier(model, runtime.with_(backend="torch") if torch_head else runtime, n_patches,
                                plugins)
         self.top_k = top_k
-        self.device = device
-        if device:
+        self.device = device if torch_head else None
+        self.backbone = None
+        if split:
+            from genrelab.scale.backbone import DeviceBackbone
+
+            self.backbone = DeviceBackbone(self.clf.spec.feature, device or "cpu")
+        if self.device:
             self.torch_model = self.clf.checkpoint.model.to(device).eval()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities for normalised examples (the CPU stage applied the checkpoint's normaliser)."""
+        """Calibrated probabilities for normalised examples (the CPU stage applied the checkpoint's normaliser;
+        the checkpoint's calibration temperature is applied here, as :meth:`Classifier.predict_examples` does)."""
         if not self.device:
-            return self.clf.checkpoint.predictor.predict_proba(x)
+            return self.clf.calibrate(self.clf.checkpoint.predictor.predict_proba(x))
         import torch
 
         with torch.inference_mode():
             logits = self.torch_model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device))
-        return softmax(logits.float().cpu().numpy())
+        return self.clf.calibrate(softmax(logits.float().cpu().numpy()))
 
     def result(self, path: str, proba: np.ndarray, duration: float) -> dict[str, Any]:
         """The same answer :meth:`Classifier.classify` gives for these window probabilities."""
@@ -133,18 +154,25 @@ class Predictor:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         paths = [str(p) for p in batch["path"]]
         out = {"path": paths, "result": [""] * len(paths)}
-        xs, owners = [], []
+        xs, owners, counts = [], [], []
         for i, p in enumerate(paths):
             if batch["error"][i]:
                 out["result"][i] = str(batch["error"][i])
                 continue
             shape = json.loads(str(batch["shape"][i]))
             xs.append(np.frombuffer(batch["x"][i], dtype=np.dtype(str(batch["dtype"][i]))).reshape(shape))
+            counts.append(json.loads(str(batch["counts"][i])))
             owners.append(i)
         if xs:
             try:
-                proba = self.predict(np.concatenate(xs))
-                bounds = np.cumsum([0] + [len(x) for x in xs])
+                if self.backbone is not None:  # patches -> embeddings of every window -> the checkpoint's head
+                    emb = self.backbone.embed(np.concatenate(xs), [c for cs in counts for c in cs])
+                    proba = self.clf.predict_examples(emb)
+                    sizes = [len(cs) for cs in counts]
+                else:
+                    proba = self.predict(np.concatenate(xs))
+                    sizes = [len(x) for x in xs]
+                bounds = np.cumsum([0] + sizes)
                 for j, i in enumerate(owners):
                     res = self.result(paths[i], proba[bounds[j]:bounds[j + 1]], float(batch["duration"][i]))
                     out["result"][i] = json.dumps(res)
@@ -156,11 +184,14 @@ class Predictor:
 
 
 # --------------------------------------------------------------------------- the job
-def _model_kind(model: str) -> str:
+def _kinds(model: str) -> tuple[str, str]:
+    """The checkpoint's model kind (torch, sklearn) and feature kind."""
     from genrelab import checkpoint
     from genrelab.inference import resolve_model
 
-    return checkpoint.read_meta(resolve_model(model)).get("model", {}).get("kind", "torch")
+    meta = checkpoint.read_meta(resolve_model(model))
+    feature = ((meta.get("input") or {}).get("spec") or {}).get("feature") or {}
+    return meta.get("model", {}).get("kind", "torch"), str(feature.get("kind", ""))
 
 
 def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3, timeline: bool = False,
@@ -171,9 +202,10 @@ def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3
 
     ``address``: None starts a local Ray instance (``num_cpus`` cores), ``"auto"`` joins the running cluster,
     ``"ray://HOST:PORT"`` connects through Ray Client. ``actors``: size of the model actor pool (default: one per
-    GPU when the cluster has GPUs and the model is a PyTorch model, else one). ``model_device``: run a PyTorch
-    model on this torch device in the actors (default: "cuda" when the cluster has GPUs, else the checkpoint's
-    own CPU runtime). Every path yields one result.
+    GPU when the cluster has GPUs and the model is a PyTorch model or its feature a musicnn embedding, else one).
+    ``model_device``: run the PyTorch model, or the musicnn network of an embedding feature, on this torch
+    device in the actors (default: "cuda" when the cluster has GPUs, else the checkpoint's own CPU runtime in
+    the actors and the feature in the CPU tasks). Every path yields one result.
     """
     from genrelab.inference import ClassificationResult, result_from_dict
     from genrelab.scale import cluster_gpus, connect
@@ -186,8 +218,10 @@ def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3
     model = str(model)
     plugins = list(getattr(classifier, "plugin_modules", ()) or ())
     ray = connect(address, num_cpus=num_cpus)
-    gpus = cluster_gpus() if _model_kind(model) == "torch" else 0
+    model_kind, feature_kind = _kinds(model)
+    gpus = cluster_gpus() if model_kind == "torch" or feature_kind == "musicnn" else 0
     device = model_device or ("cuda" if gpus else None)
+    split = bool(device) and feature_kind == "musicnn"  # the musicnn network on the device, not in CPU tasks
     n_actors = actors or max(1, gpus)
     from genrelab.runtime import resolve
 
@@ -198,12 +232,12 @@ def classify_ray(paths: Sequence[str], model: str = "default", *, top_k: int = 3
     # enough blocks to keep every core busy, and small ones (a lost block is little work to redo)
     blocks = min(len(paths), max(4 * cluster_cpus(), -(-len(paths) // 64)))
     ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=blocks)
-    ds = ds.map_batches(prepare_batch, batch_size=1, fn_kwargs=common, num_cpus=1)
+    ds = ds.map_batches(prepare_batch, batch_size=1, fn_kwargs=dict(common, split=split), num_cpus=1)
     # The actors hold no CPU reservation (their work is small next to decoding and features, and a reservation
     # would leave a 2-core machine one decoding task); differing resources also keep Ray from fusing the stages.
     ds = ds.map_batches(Predictor, batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_actors),
                         num_gpus=1 if gpus else 0, num_cpus=0,
-                        fn_constructor_kwargs=dict(**{k: v for k, v in common.items()}, top_k=top_k, device=device))
+                        fn_constructor_kwargs=dict(common, top_k=top_k, device=device, split=split))
     seen: set[str] = set()
     for row in ds.select_columns(["path", "result"]).iter_rows():
         d = json.loads(row["result"])
