@@ -198,7 +198,8 @@ def plain_startup() -> float:
 
 
 def plain_stages(preset: str, root: Path, n: int, tmp: Path) -> dict[str, float]:
-    """CPU ms per track of each stage of the plain loop (this thread's CPU time: robust to other load)."""
+    """CPU ms per track of each stage of the plain loop (this process's CPU time, BLAS threads included: robust
+    to other load)."""
     import librosa
     import numpy as np
     import soundfile as sf
@@ -209,7 +210,7 @@ def plain_stages(preset: str, root: Path, n: int, tmp: Path) -> dict[str, float]
     exec(compile(PLAIN.split("out.mkdir")[0].replace("sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])",
                                                      "PRESET, None, None"), "plain", "exec"), plain_ns)
     plain_ns["features"](np.zeros(22050 * 31, dtype=np.float32))  # warm-up
-    clock = time.thread_time
+    clock = time.process_time
     for f in files:
         t0 = clock()
         d, sr = sf.read(str(f), dtype="float32", always_2d=True)  # what librosa.load does first
