@@ -72,7 +72,10 @@ def _cli(args: list[str], cores: int) -> tuple[float, int, str]:
             "from genrelab.cli import main\n"
             "sys.argv = ['genrelab'] + %r\n"
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print('__RSS__', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n") % (args,)
+            # VmHWM: this process's own peak (ru_maxrss would carry this benchmark's high-water mark across exec)
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')]\n"
+            "kb = int(hwm[0].split()[1]) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "print('__RSS__', kb, file=sys.stderr)\n") % (args,)
     t0 = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        env={**os.environ, "OMP_NUM_THREADS": str(cores)})

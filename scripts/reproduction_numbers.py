@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import re
 from pathlib import Path
 
 
@@ -37,6 +38,12 @@ def scores(run_dir: Path) -> str:
     return head + ("" if val is None else f" (val {val:.3f})")
 
 
+def _natural(name: str) -> list[tuple[int, float, str]]:
+    """Sort key: numbers in grid suffixes compare as numbers (ep30 < ep100, lr1e-5 < lr1e-4)."""
+    parts = re.split(r"_(?:hidden_size|num_layers|blocks|ep|lr|bs|h)?", name)
+    return [(0, float(t), "") if re.fullmatch(r"[0-9.]+(e-?[0-9]+)?", t) else (1, 0.0, t) for t in parts]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("runs", type=Path, help="a recipe's output folder (runs/<recipe>)")
@@ -45,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     splits = args.splits.split(",")
     names = sorted({p.name for s in splits for p in (args.runs / s).glob("*") if p.is_dir()
-                    and fnmatch.fnmatch(p.name, args.match)})
+                    and fnmatch.fnmatch(p.name, args.match)},
+                   key=_natural)
     print("| run | " + " | ".join(splits) + " |")
     print("|---|" + "---|" * len(splits))
     for name in names:

@@ -374,6 +374,42 @@ def _predictor(path: Path, meta: dict[str, Any], data: bytes, weights: Path, run
     return model, P.TorchPredictor(model, runtime.threads)
 
 
+# --------------------------------------------------------------------------- companion heads
+#: A head shipped beside a checkpoint (e.g. the timeline's window head in ``<checkpoint>/timeline/``):
+#: numpy arrays in safetensors + a JSON file recording their SHA-256. Nothing is unpickled.
+HEAD_META = "head.json"
+HEAD_WEIGHTS = "head.safetensors"
+
+
+def save_head(folder: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
+    """Write a companion head: ``arrays`` (float32) to ``head.safetensors``, then ``meta`` plus their SHA-256 to
+    ``head.json`` (last, atomically)."""
+    from safetensors.numpy import save as save_arrays
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = save_arrays({k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()})
+    atomic_write_bytes(folder / HEAD_WEIGHTS, data)
+    meta = {**meta, "weights_sha256": hashlib.sha256(data).hexdigest()}
+    atomic_write_text(folder / HEAD_META, json.dumps(meta, indent=2) + "\n")
+    return folder
+
+
+def load_head(folder: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """``(meta, arrays)`` of a companion head, its arrays checked against the SHA-256 its JSON records."""
+    from safetensors.numpy import load as load_arrays
+
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / HEAD_META).read_text())
+        data = (folder / HEAD_WEIGHTS).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{folder}: cannot read the head: {exc}") from exc
+    if hashlib.sha256(data).hexdigest() != meta.get("weights_sha256"):
+        raise CheckpointError(f"{folder / HEAD_WEIGHTS}: SHA-256 differs from {HEAD_META} (damaged or altered)")
+    return meta, {k: v.astype(np.float64) for k, v in load_arrays(data).items()}
+
+
 def load(path: str | Path, map_location: str = "cpu", *, runtime: Any = None) -> Checkpoint:
     """Load a checkpoint folder: the one loader of genrelab (training, evaluation, inference, export).
 

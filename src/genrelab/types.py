@@ -10,6 +10,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+#: A classification whose calibrated top probability is below this is "uncertain" (more likely wrong than
+#: right): ``uncertain: true`` on the result, and ``genrelab tag`` leaves the file alone by default.
+UNCERTAIN_BELOW = 0.5
+
 
 # --------------------------------------------------------------------------- errors
 class GenrelabError(Exception):

@@ -33,13 +33,26 @@ def _normal(path: Path) -> None:
     sf.write(str(path), y, 22050, subtype="PCM_16")
 
 
+# The child's own peak: VmHWM of its address space. (getrusage's ru_maxrss would not do: Linux carries the
+# parent's high-water mark across fork+exec, so a 2 GB pytest process would make every child look 2 GB.)
 _CHILD = r"""
 import resource, sys
 from genrelab.cli import app
+
+def peak_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 try:
     app(sys.argv[1:], standalone_mode=False)
 finally:
-    print("MAXRSS_MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, flush=True)
+    print("MAXRSS_MB", peak_mb(), flush=True)
 """
 
 

@@ -112,13 +112,20 @@ def render_table(results, top_k: int, timeline: bool, console) -> None:
     table.add_column("file", overflow="fold")
     for i in range(top_k):
         table.add_column(f"#{i + 1}" if top_k > 1 else "genre")
+    with_styles = any(r.styles for r in results)
+    if with_styles:
+        table.add_column("styles", overflow="fold")
     table.add_column("duration", justify="right")
     for r in results:
         if r.error:
-            table.add_row(shown(r.path), f"[red]error: {shown(r.error_kind)}[/red]", *[""] * (top_k - 1), "")
+            table.add_row(shown(r.path), f"[red]error: {shown(r.error_kind)}[/red]", *[""] * (top_k - 1),
+                          *[""] * with_styles, "")
             continue
         cells = [f"{shown(g)} {p:.0%}" for g, p in r.top[:top_k]] + [""] * (top_k - len(r.top[:top_k]))
-        table.add_row(shown(r.path), *cells, "" if r.duration is None else f"{r.duration:.1f} s")
+        if r.uncertain and cells:
+            cells[0] = f"[yellow]{cells[0]} (uncertain)[/yellow]"
+        styles = [", ".join(f"{shown(g)} {p:.0%}" for g, p in r.styles or [])] if with_styles else []
+        table.add_row(shown(r.path), *cells, *styles, "" if r.duration is None else f"{r.duration:.1f} s")
     console.print(table)
     if timeline:
         for r in results:
@@ -165,7 +172,9 @@ def classify_command(
              "file to resume (files done with this model and options are skipped; another model or other "
              "options are refused). A .json cut by a kill is completed by the next run; .jsonl is always valid. "
              ".parquet (the CSV columns) is written at the end."),
-    timeline: bool = typer.Option(False, "--timeline", help="Classify the whole file window by window (streamed)."),
+    timeline: bool = typer.Option(
+        False, "--timeline", help="Classify the whole file window by window (streamed); the song's answer is then "
+                                  "the genre holding the most seconds of the timeline."),
     timeline_out: Optional[Path] = typer.Option(
         None, "--timeline-out", metavar="FILE",
         help="Write the timeline as a long CSV table (path, start, end, label, score, p_<genre>...); "

@@ -27,8 +27,10 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
-HEAD = ["path", "label", "score"]
+HEAD = ["path", "label", "score", "uncertain"]
 TAIL = ["duration", "n_segments", "model", "error", "error_kind"]
+#: style columns (style_1, style_score_1, ...): as many as a result can hold (genrelab.inference.styles.MAX_STYLES)
+N_STYLES = 5
 KEYS = ["run_id", "file_id"]
 TIMELINE_HEAD = ["path", "start", "end", "label", "score"]
 
@@ -63,7 +65,8 @@ def file_identity(path: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- rows
 def csv_fields(labels: Sequence[str], top_k: int) -> list[str]:
     ranks = [c for i in range(1, top_k + 1) for c in (f"label_{i}", f"score_{i}")]
-    return HEAD + ranks + TAIL + [f"p_{lab}" for lab in labels] + KEYS
+    styles = [c for i in range(1, N_STYLES + 1) for c in (f"style_{i}", f"style_score_{i}")]
+    return HEAD + ranks + styles + TAIL + [f"p_{lab}" for lab in labels] + KEYS
 
 
 def _num(v: float | None, nd: int = 4) -> str:
@@ -72,11 +75,16 @@ def _num(v: float | None, nd: int = 4) -> str:
 
 def csv_row(res: Any, labels: Sequence[str], top_k: int, keys: dict[str, str]) -> dict[str, str]:
     row = {"path": res.path, "label": res.label or "", "score": _num(res.score),
+           "uncertain": "" if res.error else str(bool(res.uncertain)).lower(),
            "duration": _num(res.duration, 2), "n_segments": str(res.n_segments), "model": res.model,
            "error": res.error or "", "error_kind": res.error_kind or ""}
     for i in range(top_k):
         g, p = res.top[i] if i < len(res.top) else ("", None)
         row[f"label_{i + 1}"], row[f"score_{i + 1}"] = g, _num(p)
+    styles = res.styles or []
+    for i in range(N_STYLES):
+        g, p = styles[i] if i < len(styles) else ("", None)
+        row[f"style_{i + 1}"], row[f"style_score_{i + 1}"] = g, _num(p)
     for lab in labels:
         row[f"p_{lab}"] = _num(res.probabilities.get(lab))
     row.update(keys)
@@ -100,7 +108,10 @@ def result_of(row: dict[str, Any], labels: Sequence[str]) -> Any:
             top.append({"label": row[f"label_{i}"], "score": float(row[f"score_{i}"])})
         i += 1
     probs = {lab: float(row[f"p_{lab}"]) for lab in labels if row.get(f"p_{lab}")}
+    styles = [{"label": row[f"style_{i}"], "score": float(row[f"style_score_{i}"])}
+              for i in range(1, N_STYLES + 1) if row.get(f"style_{i}")]
     return result_from_dict({
+        "uncertain": row.get("uncertain") == "true", "styles": styles or None,
         "path": row["path"], "top": top, "probabilities": probs,
         "duration": float(row["duration"]) if row.get("duration") else None,
         "n_segments": int(row.get("n_segments") or 0), "model": row.get("model", ""),

@@ -16,7 +16,10 @@ import typer
 from genrelab.cli.classify import collect_paths, load_classifier, model_ref, no_audio_exit
 from genrelab.cli.show import shown
 
-DEFAULT_MIN_CONFIDENCE = 0.5
+from genrelab.types import UNCERTAIN_BELOW
+
+#: the calibrated threshold below which a result is "uncertain" (``uncertain: true`` on the result)
+DEFAULT_MIN_CONFIDENCE = UNCERTAIN_BELOW
 
 
 def style_names(res: Any) -> list[str] | None:
@@ -45,7 +48,8 @@ def tag_command(
                               help="Shipped model name, checkpoint folder, or a `train --out` run folder."),
     min_confidence: float = typer.Option(
         DEFAULT_MIN_CONFIDENCE, "--min-confidence", min=0.0, max=1.0, metavar="P",
-        help="Leave files whose top genre is less sure than this (reported as uncertain)."),
+        help="Leave files whose calibrated top score is below this (reported as uncertain; default: the "
+             "threshold of the results' uncertain field)."),
     styles: bool = typer.Option(False, "--styles",
                                 help="Also write the result's styles (after the genre, as more genre values)."),
     capitalize: bool = typer.Option(True, "--capitalize/--lowercase", help="Write 'Hip-Hop' style names or raw labels."),

@@ -47,7 +47,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -97,8 +97,8 @@ def jsonable(obj: Any) -> Any:
 def part_scores(metrics: Mapping[str, Any] | None) -> dict[str, Any]:
     """The per-part summary kept in ``RunRecord.scores``: accuracy, macro precision/recall/F1, n, level."""
     m = metrics or {}
-    out = {k: _num(m.get(k)) for k in PART_SCORE_KEYS}
-    out["n"] = _int(m.get("n"))
+    out = {k: number(m.get(k)) for k in PART_SCORE_KEYS}
+    out["n"] = integer(m.get("n"))
     out["level"] = m.get("level")
     return out
 
@@ -236,7 +236,8 @@ def make_record(metrics: Mapping[str, Any], *, split_method: str | None = None, 
 
 
 # --------------------------------------------------------------------------- helpers
-def _num(v: Any) -> float | None:
+def number(v: Any) -> float | None:
+    """``v`` as a finite float, or None (bools, text and NaN/inf are None)."""
     if v is None or isinstance(v, bool):
         return None
     try:
@@ -246,12 +247,14 @@ def _num(v: Any) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _int(v: Any) -> int | None:
-    x = _num(v)
+def integer(v: Any) -> int | None:
+    """``v`` rounded to an int, or None."""
+    x = number(v)
     return None if x is None else int(round(x))
 
 
-def _name_of(v: Any) -> str | None:
+def name_of(v: Any) -> str | None:
+    """A name from a value or a config mapping (its name/type/kind/class)."""
     if v is None:
         return None
     if isinstance(v, Mapping):
@@ -274,13 +277,13 @@ def _typed(kw: dict[str, Any]) -> dict[str, Any]:
     out = dict(kw)
     for k in _FLOATS:
         if k in out:
-            out[k] = _num(out[k])
+            out[k] = number(out[k])
     for k in _INTS:
         if k in out:
-            out[k] = _int(out[k])
+            out[k] = integer(out[k])
     for k in _TEXTS:
         if k in out:
-            out[k] = _name_of(out[k])
+            out[k] = name_of(out[k])
     for k in ("labels", "history", "fold_accuracy", "fold_epochs_to_best"):
         if out.get(k) is not None:
             out[k] = tuple(out[k])

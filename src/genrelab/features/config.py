@@ -313,10 +313,12 @@ class InputSpec:
             n_segments=self.n_segments, seg_samples=self.segment_samples,
         )
 
-    def window_examples(self, windows: Sequence[np.ndarray], runtime: Any = None) -> np.ndarray:
+    def window_examples(self, windows: Sequence[np.ndarray], runtime: Any = None,
+                        side: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Model-ready examples ``(len(windows), *input_shape)`` of windows already cut (no offset to skip):
         a segment model's segments, or clips (cropped/padded to ``clip_seconds``; a grouped model's clip is
-        framed into its sequence of segments)."""
+        framed into its sequence of segments). ``side``: passed to a feature that hands back side outputs of
+        the same pass (musicnn tag scores), for ungrouped models."""
         from genrelab import audio
 
         windows = [np.asarray(w, dtype=np.float32) for w in windows]
@@ -332,6 +334,8 @@ class InputSpec:
         if self.clip_seconds is not None and not self.per_window:
             n = int(round(self.clip_seconds * self.sample_rate))
             windows = [audio.crop_or_pad(w, n) for w in windows]
+        if side is not None:
+            return np.asarray(self.feature.compute_many(windows, runtime=runtime, side=side), dtype=np.float32)
         return np.asarray(self.feature.compute_many(windows, runtime=runtime), dtype=np.float32)
 
     def examples(self, y: np.ndarray, runtime: Any = None) -> np.ndarray:

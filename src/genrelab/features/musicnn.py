@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from genrelab.runtime import Runtime
 
 POOLINGS = ("mean", "std", "max", "min")
+#: The per-patch tag scores a musicnn embedding can hand back beside its layer, from the same pass.
+SIDE_LAYER = "taggram"
 
 
 @register_feature
@@ -124,12 +126,20 @@ class MusicnnEmbedding(FeatureConfig):
             return self.compute_many(list(y))
         raise ConfigError(f"musicnn embedding expects (n,) or (batch, n) audio, got {y.shape}")
 
-    def compute_many(self, signals: Sequence[np.ndarray], runtime: Runtime | None = None) -> np.ndarray:
-        """Embeddings of several signals (any lengths): ``(len(signals), dim)``; one network pass per batch."""
+    def compute_many(self, signals: Sequence[np.ndarray], runtime: Runtime | None = None,
+                     side: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """Embeddings of several signals (any lengths): ``(len(signals), dim)``; one network pass per batch.
+        ``side``: a dict to receive the per-signal mean of the tag layer (``side["taggram"]``,
+        ``(len(signals), n_tags)``) from the same pass (the styles of :mod:`genrelab.inference.styles`)."""
         per_track = [dsp.patches(s) for s in dsp.log_mels(signals)]
-        out = self._run(np.concatenate(per_track), runtime)
-        bounds = np.cumsum([0] + [len(p) for p in per_track])
-        return np.stack([self.pool(out[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+        tags: dict[str, list[np.ndarray]] | None = {} if side is not None else None
+        out = self._run(np.concatenate(per_track), runtime, tags)
+        ends = np.cumsum([0] + [len(p) for p in per_track])
+        bounds = list(zip(ends[:-1], ends[1:]))
+        if side is not None and tags:
+            tg = np.concatenate(tags[SIDE_LAYER])
+            side[SIDE_LAYER] = np.stack([tg[a:b].mean(axis=0) for a, b in bounds])
+        return np.stack([self.pool(out[a:b]) for a, b in bounds])
 
     def compute_files(self, paths: Sequence[str | Path], runtime: Runtime | None = None) -> np.ndarray:
         """Embeddings of audio files (decoded as ``librosa.load(sr=16000)``): ``(len(paths), dim)``."""
@@ -137,12 +147,17 @@ class MusicnnEmbedding(FeatureConfig):
 
     # -- the patch timeline of a stream
     def patch_embeddings(self, blocks: Iterable[np.ndarray], runtime: Runtime | None = None,
-                         partial: float | None = 0.5) -> np.ndarray:
+                         partial: float | None = 0.5, side: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """``layer`` for every patch of a signal given as consecutive 16 kHz blocks (any sizes; bounded
         memory): ``(n_patches, width)``. Each patch is embedded once, as :meth:`compute_many` embeds
         the patches of the whole signal; a final partial patch of at least ``partial`` of a patch is
-        zero-padded and kept (a timeline reaches the end), None drops it as :meth:`compute_many` does."""
-        outs = [self._run(x, runtime) for x in dsp.patch_stream(blocks, partial=partial)]
+        zero-padded and kept (a timeline reaches the end), None drops it as :meth:`compute_many` does.
+        ``side``: a dict to receive the tag layer of every patch (``side["taggram"]``, ``(n_patches, n_tags)``)
+        from the same pass."""
+        tags: dict[str, list[np.ndarray]] | None = {} if side is not None else None
+        outs = [self._run(x, runtime, tags) for x in dsp.patch_stream(blocks, partial=partial)]
+        if side is not None:
+            side[SIDE_LAYER] = np.concatenate(tags[SIDE_LAYER]) if tags else np.zeros((0, 0), np.float32)
         return np.concatenate(outs) if outs else np.zeros((0, self.width), np.float32)
 
     def pool_windows(self, per_patch: np.ndarray, context: int) -> np.ndarray:
@@ -153,7 +168,13 @@ class MusicnnEmbedding(FeatureConfig):
         starts = [max(0, min(i - (ctx - 1) // 2, n - ctx)) for i in range(n)]
         return np.stack([self.pool(per_patch[a:a + ctx]) for a in starts]) if n else np.zeros((0, self.dim), np.float32)
 
-    def _run(self, patches: np.ndarray, runtime: Runtime | None) -> np.ndarray:
+    def _run(self, patches: np.ndarray, runtime: Runtime | None,
+             tags: dict[str, list[np.ndarray]] | None = None) -> np.ndarray:
+        """``layer`` per patch; with ``tags``, the tag layer of the same pass is appended to ``tags["taggram"]``."""
         from genrelab.musicnn.runtime import engine
 
-        return engine(self.model, runtime).run(patches, (self.layer,))[self.layer]
+        layers = (self.layer,) if tags is None or self.layer == SIDE_LAYER else (self.layer, SIDE_LAYER)
+        out = engine(self.model, runtime).run(patches, layers)
+        if tags is not None:
+            tags.setdefault(SIDE_LAYER, []).append(out[SIDE_LAYER])
+        return out[self.layer]

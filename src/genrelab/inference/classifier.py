@@ -6,6 +6,14 @@
 - the model: :func:`genrelab.checkpoint.load` with a :class:`~genrelab.runtime.Runtime` (ONNX Runtime, the
   numpy linear head, PyTorch or scikit-learn), whose ``predict_proba`` applies the normaliser;
 - one answer per track: :func:`genrelab.evaluation.aggregate.aggregate_tracks` (as evaluation aggregates);
+- confidence: the checkpoint's calibration temperature (``model.json`` ``calibration.temperature``, fitted on
+  held-out predictions; :mod:`genrelab.evaluation.calibration`) rescales every probability; an answer whose
+  score is below :data:`~genrelab.inference.result.UNCERTAIN_BELOW` is marked ``uncertain``;
+- styles: a musicnn checkpoint also reports the backbone's genre/style tags from the same network pass
+  (:mod:`genrelab.inference.styles`);
+- the timeline: a checkpoint with a window head (``<checkpoint>/timeline/``) labels every 3-s patch from a few
+  seconds around it, smoothed over time; with a timeline the song's answer is formed from the timeline
+  (the genre holding the most seconds; :mod:`genrelab.inference.timeline`);
 - the answer: :class:`~genrelab.inference.result.ClassificationResult`.
 
 Python API in the shape of the Hugging Face audio-classification pipeline::
@@ -29,7 +37,10 @@ import numpy as np
 
 from genrelab import audio
 from genrelab.inference.resolve import DEFAULT_MODEL, resolve_model
-from genrelab.inference.result import ClassificationResult, TimelineEntry
+from genrelab.evaluation.calibration import apply_temperature
+from genrelab.inference.result import UNCERTAIN_BELOW, ClassificationResult, TimelineEntry
+from genrelab.inference.styles import styles_from_taggram
+from genrelab.inference.timeline import WindowHead, find_head, smooth, song_answer
 from genrelab.types import AudioError, AudioProblem, GenrelabError
 
 #: Windows classified per track when no timeline is asked for (measured: see benchmarks/README.md).
@@ -66,6 +77,23 @@ class Classifier:
         self.name = name or (self.path.name if self.path else "")
         self.n_patches = max(1, int(n_patches))
         self.aggregate_method = aggregate
+        #: calibration temperature of the checkpoint (1: none stored)
+        self.temperature = float((self.meta.get("calibration") or {}).get("temperature", 1.0))
+        self.window_head = self._window_head()
+        #: the backbone's tag names when the feature is a musicnn tagger (styles), else None
+        self.style_tags = _tagger_labels(self.spec.feature)
+
+    def _window_head(self) -> WindowHead | None:
+        folder = find_head(self.path)
+        if folder is None:
+            return None
+        head = WindowHead.load(folder)
+        feat = self.spec.feature
+        if (not feat.patch_samples or (head.model, head.layer) != (getattr(feat, "model", None), getattr(feat, "layer", None))
+                or head.labels != self.labels):
+            raise GenrelabError(f"{folder}: this window head reads {head.model} {head.layer} for {head.labels}, "
+                                f"which is not what the checkpoint's feature and labels are")
+        return head
 
     @classmethod
     def from_pretrained(cls, model: str | os.PathLike | None = DEFAULT_MODEL, *, runtime: Any = None,
@@ -125,16 +153,39 @@ class Classifier:
             "backend": self.backend_name, "model": self.meta.get("model", {}).get("name"),
             "feature": self.spec.feature.kind, "sample_rate": self.sample_rate,
             "window_seconds": round(self.window_seconds, 3), "patches_per_track": self.patches_per_track,
+            "temperature": self.temperature, "uncertain_below": UNCERTAIN_BELOW,
+            "timeline_head": self.window_head is not None, "styles": self.style_tags is not None,
         }
 
     # -- the numeric core
-    def predict_examples(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities ``(n, n_labels)`` for model-ready examples (before normalisation)."""
-        return self.checkpoint.predict_proba(x, batch_size=_BATCH)
+    def calibrate(self, proba: np.ndarray) -> np.ndarray:
+        """The model's raw probabilities ``(n, n_labels)`` rescaled by the checkpoint's calibration temperature."""
+        return apply_temperature(proba, self.temperature)
 
-    def predict_windows(self, windows: Sequence[np.ndarray]) -> np.ndarray:
-        """Probabilities ``(n, n_labels)`` for windows of audio at the model's rate (each one example's audio)."""
-        return self.predict_examples(self.spec.window_examples(windows, self.runtime))
+    def predict_examples(self, x: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities ``(n, n_labels)`` for model-ready examples (before normalisation)."""
+        return self.calibrate(self.checkpoint.predict_proba(x, batch_size=_BATCH))
+
+    def predict_windows(self, windows: Sequence[np.ndarray], side: dict | None = None) -> np.ndarray:
+        """Probabilities ``(n, n_labels)`` for windows of audio at the model's rate (each one example's audio).
+        ``side``: receives the backbone's tag scores of the same pass (``side["taggram"]``) when it has any."""
+        if side is None:
+            return self.predict_examples(self.spec.window_examples(windows, self.runtime))
+        return self.predict_examples(self.spec.window_examples(windows, self.runtime, side=side))
+
+    def _side(self) -> dict | None:
+        return {} if self.style_tags is not None else None
+
+    def _styles(self, side: dict | None) -> list[tuple[str, float]] | None:
+        if not side or "taggram" not in side or self.style_tags is None:
+            return None
+        return styles_from_taggram(side["taggram"], self.style_tags)
+
+    def _answer_windows(self, path: str, windows: Sequence[np.ndarray], top_k: int,
+                        duration: float | None) -> ClassificationResult:
+        side = self._side()
+        proba = self.predict_windows(windows, side)
+        return self.answer(path, proba, top_k, duration, styles=self._styles(side))
 
     # -- the Hugging Face pipeline shape
     def __call__(self, inputs: Any, top_k: int | None = 5, sampling_rate: int | None = None) -> list:
@@ -179,7 +230,7 @@ class Classifier:
         if timeline:
             return self._timeline(path, [y], duration, top_k)
         pieces = [y[a:a + n] for a, n in self.spec.spread(y.size, self.n_patches)]
-        return self.answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, duration)
+        return self._answer_windows(path, self.spec.assemble(pieces), top_k, duration)
 
     # -- files
     def classify(self, path: str | os.PathLike, top_k: int = 3, timeline: bool = False,
@@ -219,11 +270,11 @@ class Classifier:
             pieces = [self._read(path, a, n) for a, n in plan]  # only what the answer needs, never the whole file
             if all(audio.is_silent(p) for p in pieces):
                 raise AudioError(path, AudioProblem.SILENT, "all samples are (near) zero")
-            return self.answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, info.duration)
+            return self._answer_windows(path, self.spec.assemble(pieces), top_k, info.duration)
         y, _ = audio.load(path, sr=sr, mono=True, allow_silent=False)
         self._check_len(y.size - self.spec.offset_samples, path)
         pieces = [y[a:a + n] for a, n in self.spec.spread(y.size, self.n_patches)]
-        return self.answer(path, self.predict_windows(self.spec.assemble(pieces)), top_k, y.size / sr)
+        return self._answer_windows(path, self.spec.assemble(pieces), top_k, y.size / sr)
 
     def _read(self, path: str, start: int, n: int) -> np.ndarray:
         """Samples ``[start, start + n)`` of a file at the model's rate (decoded with a small margin each side
@@ -257,30 +308,36 @@ class Classifier:
             all_p.append(proba)
         if not all_p:
             raise AudioError(path, AudioProblem.TOO_SHORT, "no complete window of audio")
-        res = self.answer(path, np.concatenate(all_p), top_k, duration)
-        res.timeline = entries
-        return res
+        return self.timeline_answer(path, entries, top_k, duration)
 
     def _patch_timeline(self, path: str, blocks: Iterable[np.ndarray], duration: float,
                         top_k: int) -> ClassificationResult:
-        """Timeline of a pooled-feature model (musicnn embeddings): every patch is embedded once; entry ``i``
-        is classified from the outputs pooled over a clip-long context of patches centred on patch ``i``."""
+        """Timeline of a pooled-feature model (musicnn embeddings): every patch is embedded once (its tag
+        scores too, for the styles). With a window head, entry ``i`` is the smoothed label of the few seconds
+        around patch ``i`` (:mod:`genrelab.inference.timeline`); without, it is classified from the outputs
+        pooled over a clip-long context of patches centred on patch ``i``."""
         feat, sr = self.spec.feature, self.sample_rate
         patch = int(feat.patch_samples)
-        emb = feat.patch_embeddings(_skip(blocks, self.spec.offset_samples), self.runtime)
+        side = self._side()
+        if side is None:
+            emb = feat.patch_embeddings(_skip(blocks, self.spec.offset_samples), self.runtime)
+        else:
+            emb = feat.patch_embeddings(_skip(blocks, self.spec.offset_samples), self.runtime, side=side)
         n = len(emb)
         if n == 0:
             raise AudioError(path, AudioProblem.TOO_SHORT, "no complete patch of audio")
-        ctx = max(1, int(round(self.spec.window_samples / patch)))
-        proba = self.predict_examples(feat.pool_windows(emb, ctx))
         off = self.spec.offset_seconds
-        entries = [self._entry(off + i * patch / sr, min(off + (i + 1) * patch / sr, duration), p)
-                   for i, p in enumerate(proba)]
-        # the track's answer: the clip-level feature over the patches the default reading would use
-        idx = np.unique(np.round(np.linspace(0, n - 1, min(n, ctx))).astype(int))
-        res = self.answer(path, self.predict_examples(feat.pool(emb[idx])[None]), top_k, duration)
-        res.timeline = entries
-        return res
+        span = [(off + i * patch / sr, min(off + (i + 1) * patch / sr, duration)) for i in range(n)]
+        if self.window_head is not None:
+            logp = self.window_head.log_proba(emb)
+            best, proba = smooth(logp, self.window_head.switch_penalty), np.exp(logp)
+            entries = [TimelineEntry(a, b, self.labels[k], float(q[k]), {lab: float(v) for lab, v in zip(self.labels, q)})
+                       for (a, b), k, q in zip(span, best, proba)]
+        else:
+            ctx = max(1, int(round(self.spec.window_samples / patch)))
+            proba = self.predict_examples(feat.pool_windows(emb, ctx))
+            entries = [self._entry(a, b, p) for (a, b), p in zip(span, proba)]
+        return self.timeline_answer(path, entries, top_k, duration, styles=self._styles(side))
 
     # -- answers
     def _entry(self, start: float, end: float, p: np.ndarray) -> TimelineEntry:
@@ -288,15 +345,39 @@ class Classifier:
         return TimelineEntry(start, end, self.labels[k], float(p[k]),
                              {lab: float(v) for lab, v in zip(self.labels, p)})
 
-    def answer(self, path: str, proba: np.ndarray, top_k: int, duration: float | None) -> ClassificationResult:
+    def answer(self, path: str, proba: np.ndarray, top_k: int, duration: float | None,
+               styles: list[tuple[str, float]] | None = None) -> ClassificationResult:
         """The result for a track's window probabilities ``(n, n_labels)``: aggregated as evaluation does."""
         p = aggregate_probabilities(proba, self.aggregate_method)
         order = np.argsort(-p, kind="stable")[:max(1, top_k)]
+        top = [(self.labels[i], float(p[i])) for i in order]
         return ClassificationResult(
-            path=path, top=[(self.labels[i], float(p[i])) for i in order],
-            probabilities={lab: float(v) for lab, v in zip(self.labels, p)},
+            path=path, top=top, probabilities={lab: float(v) for lab, v in zip(self.labels, p)},
             duration=duration, n_segments=len(proba), model=self.name,
+            uncertain=top[0][1] < UNCERTAIN_BELOW, styles=styles,
         )
+
+    def timeline_answer(self, path: str, entries: list[TimelineEntry], top_k: int, duration: float | None,
+                        styles: list[tuple[str, float]] | None = None) -> ClassificationResult:
+        """The result of a timeline: the song's answer is formed from the entries
+        (:func:`genrelab.inference.timeline.song_answer`: the genre holding the most seconds first; each
+        genre's duration-weighted mean probability), so the headline always agrees with the timeline."""
+        proba = np.array([[e.probabilities.get(lab, 0.0) for lab in self.labels] for e in entries])
+        top, probs = song_answer(self.labels, [e.label for e in entries], [e.end - e.start for e in entries], proba)
+        top = top[:max(1, top_k)]
+        return ClassificationResult(
+            path=path, top=top, probabilities=probs, timeline=entries, duration=duration,
+            n_segments=len(entries), model=self.name, uncertain=top[0][1] < UNCERTAIN_BELOW, styles=styles,
+        )
+
+
+def _tagger_labels(feature: Any) -> list[str] | None:
+    """The tag vocabulary of a musicnn embedding's backbone (None for other features)."""
+    if getattr(feature, "kind", None) != "musicnn":
+        return None
+    from genrelab.musicnn import info
+
+    return info.labels(feature.model)
 
 
 def _skip(blocks: Iterable[np.ndarray], n: int) -> Iterator[np.ndarray]:

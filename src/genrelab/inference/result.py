@@ -7,8 +7,15 @@ exactly (``from_dict(r.to_dict()) == r``, timeline probabilities included)::
      "top": [{"label": "jazz", "score": 0.91}, {"label": "blues", "score": 0.05}],
      "probabilities": {"blues": 0.05, "classical": 0.01, ...},
      "duration": 215.3, "n_segments": 10, "model": "default", "error": null, "error_kind": null,
+     "uncertain": false,                                              # score < UNCERTAIN_BELOW
+     "styles": [{"label": "jazz", "score": 0.41}, {"label": "blues", "score": 0.18}],   # musicnn models only
      "timeline": [{"start": 0.0, "end": 2.992, "label": "jazz", "score": 0.88,
                    "probabilities": {"blues": 0.07, ...}}, ...]}      # only when a timeline was asked for
+
+``uncertain`` is true when the (calibrated) score is below :data:`UNCERTAIN_BELOW`: the model is then more
+likely wrong than right, and ``genrelab tag`` leaves the file alone by default. ``styles`` (absent for models
+without a tagger backbone) are the backbone's genre/style tags (:mod:`genrelab.inference.styles`); their scores
+are independent tag scores, not a distribution.
 
 ``label``/``score`` are the key names everywhere (CLI JSON, web JSON, ``genrelab tags``), as in the
 Hugging Face audio-classification pipeline, whose output :meth:`ClassificationResult.pipeline_output` gives.
@@ -18,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from genrelab.types import UNCERTAIN_BELOW
 
 SCHEMA = "genrelab-result/1"
 
@@ -55,6 +64,8 @@ class ClassificationResult:
     error: str | None = None
     error_kind: str | None = None
     model: str = ""
+    uncertain: bool = False
+    styles: list[tuple[str, float]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -79,8 +90,10 @@ class ClassificationResult:
             "top": [{"label": g, "score": p} for g, p in self.top],
             "probabilities": dict(self.probabilities),
             "duration": self.duration, "n_segments": self.n_segments, "model": self.model,
-            "error": self.error, "error_kind": self.error_kind,
+            "error": self.error, "error_kind": self.error_kind, "uncertain": self.uncertain,
         }
+        if self.styles is not None:
+            d["styles"] = [{"label": g, "score": p} for g, p in self.styles]
         if self.timeline is not None:
             d["timeline"] = [e.to_dict() for e in self.timeline]
         return d
@@ -88,6 +101,7 @@ class ClassificationResult:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ClassificationResult":
         tl = d.get("timeline")
+        st = d.get("styles")
         return cls(
             path=str(d["path"]), top=[(str(t["label"]), float(t["score"])) for t in d.get("top") or []],
             probabilities={str(k): float(v) for k, v in (d.get("probabilities") or {}).items()},
@@ -95,6 +109,8 @@ class ClassificationResult:
             duration=None if d.get("duration") is None else float(d["duration"]),
             n_segments=int(d.get("n_segments") or 0), error=d.get("error") or None,
             error_kind=d.get("error_kind") or None, model=str(d.get("model") or ""),
+            uncertain=bool(d.get("uncertain", False)),
+            styles=None if st is None else [(str(s["label"]), float(s["score"])) for s in st],
         )
 
     def pipeline_output(self, top_k: int | None = None) -> list[dict[str, Any]]:
@@ -109,4 +125,4 @@ def result_from_dict(d: dict[str, Any]) -> ClassificationResult:
     return ClassificationResult.from_dict(d)
 
 
-__all__ = ["ClassificationResult", "TimelineEntry", "result_from_dict", "SCHEMA"]
+__all__ = ["ClassificationResult", "TimelineEntry", "result_from_dict", "SCHEMA", "UNCERTAIN_BELOW"]

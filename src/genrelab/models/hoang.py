@@ -1,6 +1,6 @@
 """Hoang's FMA-medium baselines (16 top genres): Bian et al.'s 1-D CNN and Feng et al.'s BiGRU.
 
-Hoang compares published architectures on FMA-medium. Two of them are implemented here:
+Hoang compares published architectures on FMA-medium. Two of them (and the study's CNN -> SVM) are implemented here:
 
 - ``bian-cnn1d`` - a 1-D CNN after Bian et al. that treats the 128 mel bins of a 128-frame
   spectrogram as channels and convolves along time.

@@ -19,10 +19,7 @@ This module reads files only; it never imports :mod:`genrelab.models`.
 from __future__ import annotations
 
 import csv
-import html
-import io
 import json
-import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,6 +29,7 @@ from genrelab.evaluation.metrics import flatten_scalars
 from genrelab.evaluation.record import HISTORY_FILE, METRICS_FILE
 from genrelab.evaluation.record import RunRecord as StoredRecord
 from genrelab.evaluation.record import load_record
+from genrelab.evaluation.record import number as _num, integer as _int, name_of as _name_of
 
 
 MISSING = "—"
@@ -55,21 +53,6 @@ _ALIASES = {
 
 
 # --------------------------------------------------------------------------- records
-def _num(v: Any) -> float | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        x = float(v)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
-
-
-def _int(v: Any) -> int | None:
-    x = _num(v)
-    return None if x is None else int(round(x))
-
-
 def _find(cfg: Any, keys: Sequence[str], depth: int = 0) -> Any:
     """The first value of any of ``keys`` in a nested dict (breadth first, shallow keys win)."""
     if not isinstance(cfg, Mapping) or depth > 4:
@@ -83,17 +66,6 @@ def _find(cfg: Any, keys: Sequence[str], depth: int = 0) -> Any:
             if found is not None:
                 return found
     return None
-
-
-def _name_of(v: Any) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, Mapping):
-        for k in ("name", "type", "kind", "class"):
-            if v.get(k):
-                return str(v[k])
-        return None
-    return str(v)
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:

@@ -29,7 +29,8 @@ class _WindowRecorder:
         self._feature = feature
         self.windows: list[np.ndarray] = []
 
-    def compute_many(self, signals: Sequence[np.ndarray], runtime: Any = None) -> np.ndarray:
+    def compute_many(self, signals: Sequence[np.ndarray], runtime: Any = None, side: Any = None) -> np.ndarray:
+        # ``side`` (the tag scores of the same pass, for styles) is left empty: no styles on this path
         self.windows.extend(np.asarray(s, dtype=np.float32) for s in signals)
         return np.zeros((len(signals), self._feature.dim), dtype=np.float32)
 

@@ -137,14 +137,15 @@ class Predictor:
             self.torch_model = self.clf.checkpoint.model.to(device).eval()
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities for normalised examples (the CPU stage applied the checkpoint's normaliser)."""
+        """Calibrated probabilities for normalised examples (the CPU stage applied the checkpoint's normaliser;
+        the checkpoint's calibration temperature is applied here, as :meth:`Classifier.predict_examples` does)."""
         if not self.device:
-            return self.clf.checkpoint.predictor.predict_proba(x)
+            return self.clf.calibrate(self.clf.checkpoint.predictor.predict_proba(x))
         import torch
 
         with torch.inference_mode():
             logits = self.torch_model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device))
-        return softmax(logits.float().cpu().numpy())
+        return self.clf.calibrate(softmax(logits.float().cpu().numpy()))
 
     def result(self, path: str, proba: np.ndarray, duration: float) -> dict[str, Any]:
         """The same answer :meth:`Classifier.classify` gives for these window probabilities."""

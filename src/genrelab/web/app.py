@@ -116,6 +116,9 @@ class ClassifyResponse(BaseModel):
     score: Optional[float] = None
     top: list[dict] = Field(description="the top-k genres with their probabilities (label, score)")
     probabilities: dict[str, float] = Field(description="every genre the model knows, with its probability")
+    uncertain: bool = Field(False, description="the calibrated score is below the threshold: more likely wrong than right")
+    styles: Optional[list[dict]] = Field(None, description="genre/style tags of the musicnn backbone (label, score; "
+                                                           "independent tag scores), best first")
     timeline: Optional[list[dict]] = Field(None, description="one entry per window: start, end, label, score, "
                                                              "probabilities")
     duration: Optional[float] = None

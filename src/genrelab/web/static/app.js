@@ -50,6 +50,10 @@ function renderAnswer(data) {
   $("answer").replaceChildren(el("span", "", best[0] + " "),
     el("small", "", pct(best[1]) + " · " + (data.path ?? data.filename) +
       (data.duration ? " · " + mmss(data.duration) : "")));
+  if (data.uncertain) $("answer").append(el("small", "uncertain", " · uncertain (low confidence)"));
+  const styles = Array.isArray(data.styles) ? data.styles : [];
+  if (styles.length)  // textContent only (el): tag names are never parsed as HTML
+    $("answer").append(el("div", "styles", "styles: " + styles.map(s => labelOf(s) + " " + pct(scoreOf(s))).join(", ")));
 }
 
 function renderBars(data) {
