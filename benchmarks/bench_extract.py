@@ -20,7 +20,9 @@ machine load):
 2. the plain loop, as a new process: ``librosa.load(path, sr=22050)``, the librosa feature code of the preset,
    ``np.save`` per track (one process, as a student writes it; see ``PLAIN`` below).
 
-Reported: tracks/s of each (median over repetitions), the ratio (median of the per-repetition ratios), and a
+Reported: tracks/s of each (median over repetitions), the ratio (median of the per-repetition ratios), the
+ratio of CPU seconds spent (``CPU x``: plain loop / genrelab with its workers; what the work costs, whatever
+else runs on the machine), and a
 per-stage breakdown: CPU ms per track of decode, downmix + resample, compute and cache write + index (genrelab:
 what its workers report for the real runs, ``--report``; plain loop: timed stage by stage in this process on
 ``--stage-tracks`` tracks), and process start-up (``start s``: the wall seconds of a genrelab run spent outside
@@ -38,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -141,34 +144,42 @@ def make_dataset(kind: str, n: int, dest: Path) -> Path:
     return root
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of all waited-for child processes so far (workers of workers included)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
 
 
 def run_genrelab(preset: str, root: Path, out: Path, workers: int) -> tuple[float, dict]:
-    """Wall seconds of one ``features extract`` process and its ``--report`` (stage CPU seconds, seconds)."""
+    """Wall seconds of one ``features extract`` process and its ``--report`` (stage CPU seconds, seconds; plus
+    ``cpu``: CPU seconds of the process and its workers)."""
     shutil.rmtree(out, ignore_errors=True)
     report = out.parent / "extract-report.json"
     cmd = [sys.executable, "-c", "from genrelab.cli import main; main()", "features", "extract", "--dataset",
            "folder", "--root", str(root), "--feature", preset, "--out", str(out), "-j", str(workers), "-q",
            "--strict", "--report", str(report)]
-    t0 = time.perf_counter()
+    c0, t0 = _children_cpu(), time.perf_counter()
     res = subprocess.run(cmd, env=_env(), capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if res.returncode != 0:
         raise SystemExit(f"genrelab failed on {preset}:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
-    return dt, json.loads(report.read_text())
+    return dt, {**json.loads(report.read_text()), "cpu": cpu}
 
 
-def run_plain(script: Path, preset: str, root: Path, out: Path) -> float:
+def run_plain(script: Path, preset: str, root: Path, out: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one plain-loop process."""
     shutil.rmtree(out, ignore_errors=True)
-    t0 = time.perf_counter()
+    c0, t0 = _children_cpu(), time.perf_counter()
     res = subprocess.run([sys.executable, str(script), preset, str(root), str(out)], env=_env(),
                          capture_output=True, text=True)
-    dt = time.perf_counter() - t0
+    dt, cpu = time.perf_counter() - t0, _children_cpu() - c0
     if res.returncode != 0:
         raise SystemExit(f"plain loop failed on {preset}:\n{res.stderr[-2000:]}")
-    return dt
+    return dt, cpu
 
 
 def startup(preset: str, root: Path, out: Path, workers: int) -> float:
@@ -187,7 +198,8 @@ def plain_startup() -> float:
 
 
 def plain_stages(preset: str, root: Path, n: int, tmp: Path) -> dict[str, float]:
-    """CPU ms per track of each stage of the plain loop (this thread's CPU time: robust to other load)."""
+    """CPU ms per track of each stage of the plain loop (this process's CPU time, BLAS threads included: robust
+    to other load)."""
     import librosa
     import numpy as np
     import soundfile as sf
@@ -198,7 +210,7 @@ def plain_stages(preset: str, root: Path, n: int, tmp: Path) -> dict[str, float]
     exec(compile(PLAIN.split("out.mkdir")[0].replace("sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])",
                                                      "PRESET, None, None"), "plain", "exec"), plain_ns)
     plain_ns["features"](np.zeros(22050 * 31, dtype=np.float32))  # warm-up
-    clock = time.thread_time
+    clock = time.process_time
     for f in files:
         t0 = clock()
         d, sr = sf.read(str(f), dtype="float32", always_2d=True)  # what librosa.load does first
@@ -253,21 +265,23 @@ def main() -> int:
         print(f"process start-up: genrelab extract with nothing to compute (below), plain 'import librosa' "
               f"{plain_startup():.2f} s")
         print(f"\n{'dataset':8s} {'preset':10s} {'tracks':>6s} {'genrelab tr/s':>13s} {'plain tr/s':>10s} "
-              f"{'ratio':>6s}  {'start s':>7s} {'no-op s':>7s}  CPU ms/track: decode / resample / compute / write")
+              f"{'ratio':>6s} {'CPU x':>7s}  {'start s':>7s} {'no-op s':>7s}  "
+              f"CPU ms/track: decode / resample / compute / write")
         ok = True
         for kind in datasets:
             for preset in presets:
                 slow = preset == "gtzan57"
                 root = roots[(kind, slow)]
                 n = args.slow_tracks if slow else args.tracks
-                ours, plain, ratios, reports = [], [], [], []
+                ours, plain, ratios, reports, cpu_ratios = [], [], [], [], []
                 for _ in range(max(1, args.repeats)):
                     a, rep = run_genrelab(preset, root, tmp / "cache", cores)
-                    b = run_plain(script, preset, root, tmp / "plain-out")
+                    b, b_cpu = run_plain(script, preset, root, tmp / "plain-out")
                     ours.append(a)
                     reports.append(rep)
                     plain.append(b)
                     ratios.append(b / a)
+                    cpu_ratios.append(b_cpu / rep["cpu"])
                 noop = startup(preset, root, tmp / "cache", cores)
                 # genrelab's stages: CPU seconds the workers spent per stage in the real runs (median run)
                 mid = reports[ours.index(sorted(ours)[len(ours) // 2])]
@@ -276,16 +290,18 @@ def main() -> int:
                 p = plain_stages(preset, root, args.stage_tracks, tmp)
                 st = {"genrelab_cpu_ms_per_track": g, "plain_cpu_ms_per_track": p}
                 r = statistics.median(ratios)
+                rc = statistics.median(cpu_ratios)
                 target = 10.0 if preset == "gtzan57" else 3.0 if preset == "mel" else 1.0
                 ok &= r >= target
                 print(f"{kind:8s} {preset:10s} {n:6d} {n / statistics.median(ours):13.1f} "
-                      f"{n / statistics.median(plain):10.1f} {r:5.1f}x  {g['outside']:7.2f} {noop:7.2f}  "
+                      f"{n / statistics.median(plain):10.1f} {r:5.1f}x {rc:6.1f}x  {g['outside']:7.2f} {noop:7.2f}  "
                       f"genrelab {g.get('decode', 0):.1f}/{g.get('resample', 0):.1f}/{g.get('compute', 0):.1f}/"
                       f"{g.get('write', 0):.1f}  "
                       f"plain {p['decode']:.1f}/{p['resample']:.1f}/{p['compute']:.1f}/{p['write']:.1f}"
                       + ("" if r >= target else f"  (target {target:g}x not met)"), flush=True)
                 results["runs"][f"{kind}/{preset}"] = {
                     "tracks": n, "genrelab_s": ours, "plain_s": plain, "ratios": ratios, "ratio_median": r,
+                    "cpu_ratios": cpu_ratios, "cpu_ratio_median": rc,
                     "genrelab_tracks_per_s": n / statistics.median(ours),
                     "plain_tracks_per_s": n / statistics.median(plain), "noop_run_s": noop, "stages_ms": st,
                     "target": target}

@@ -79,7 +79,7 @@ def main() -> int:
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--samples", type=int, default=4096,
-                    help="examples per epoch (the clips' examples repeated up to this many)")
+                    help="examples per epoch (the clips' examples repeated up to this many, at most ~1 GB)")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", type=Path, default=None)
@@ -120,7 +120,9 @@ def main() -> int:
             ex = build_examples(tracks, labels, spec, cache=cache, workers=cores)
             train = apply_normalizer(ex, fit_normalizer(ex, spec))
             n_real = len(train)
-            train = train.subset(np.resize(np.arange(n_real), max(n_real, args.samples)))
+            # repeat up to --samples examples, but at most ~1 GB of them (3 x 288 x 432 images are 1.5 MB each)
+            cap = max(n_real, (1 << 30) // max(1, train.X[0].nbytes))
+            train = train.subset(np.resize(np.arange(n_real), max(n_real, min(args.samples, cap))))
             shape = tuple(train.example_shape)
             dm = GenreDataModule(train, batch_size=args.batch, seed=0)
             aug = SpecAugment(seed=0) if len(shape) in (2, 3) and spec.feature.kind in ("mel", "stft", "mfcc", "image") \

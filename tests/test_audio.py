@@ -469,3 +469,13 @@ def test_iter_audio_files_and_hash(tmp_path):
     assert list(audio.iter_audio_files(tmp_path / "b.flac")) == [tmp_path / "b.flac"]
     assert audio.file_hash(tmp_path / "b.flac") == "a9993e364706816aba3e25717850c26c9cd0d89d"
     assert audio.file_hash(tmp_path / "b.flac", algorithm="md5") == "900150983cd24fb0d6963f7d28e17f72"
+
+
+def test_downmix_equals_numpy_mean_bit_for_bit():
+    """audio._to_mono sums channel by channel (fast) and must give exactly ``mean(axis=1)`` (issue 15)."""
+    from genrelab.audio import _to_mono
+
+    rng = np.random.default_rng(0)
+    for channels in (1, 2, 3, 6):
+        x = rng.standard_normal((10_001, channels)).astype(np.float32)
+        np.testing.assert_array_equal(_to_mono(x), x.mean(axis=1, dtype=np.float32))

@@ -136,15 +136,39 @@ def power_to_db(S: np.ndarray, ref: str | float = "max", amin: float = 1e-10, to
     return S
 
 
+#: STFT frames transformed together by :func:`mel_spectrogram` (0.5 MB of windowed frames at n_fft 2048)
+BLOCK_FRAMES = 64
+
+
 def mel_spectrogram(y: np.ndarray, sr: int, n_fft: int, hop_length: int, win_length: int | None, n_mels: int,
                     fmin: float, fmax: float | None, htk: bool, norm: str | None, center: bool, pad_mode: str,
                     power: float) -> np.ndarray:
-    """Mel power (or amplitude when ``power == 1``) spectrogram ``(n_mels, frames)`` of one signal."""
+    """Mel power (or amplitude when ``power == 1``) spectrogram ``(n_mels, frames)`` of one signal.
+
+    The frames go through window, FFT and mel bands :data:`BLOCK_FRAMES` at a time in one reused buffer:
+    the whole clip's windowed frames and spectrum (2 x 10 MB for 30 s) would be fresh memory each call, and
+    faulting it in cost as much as the FFT itself. Each frame's numbers are those of :func:`stft`."""
+    import scipy.fft
+
     from genrelab.features._kernels import mel_rows
 
-    X = stft(y, n_fft, hop_length, win_length, center, pad_mode)
-    return mel_rows(X, mel_bands(sr, n_fft, n_mels, float(fmin), None if fmax is None else float(fmax), htk, norm),
-                    power)
+    bands = mel_bands(sr, n_fft, n_mels, float(fmin), None if fmax is None else float(fmax), htk, norm)
+    y = np.ascontiguousarray(y, dtype=np.float32)
+    if center:
+        y = np.pad(y, n_fft // 2, mode=_PAD_MODES[pad_mode])
+    if y.shape[-1] < n_fft:
+        raise ConfigError(f"signal of {y.shape[-1]} samples is shorter than n_fft={n_fft}")
+    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop_length]
+    window = hann(n_fft, win_length or n_fft)
+    n = frames.shape[0]
+    out = np.empty((n_mels, n), dtype=np.float32)
+    buf = np.empty((min(BLOCK_FRAMES, n), n_fft), dtype=np.float32)
+    for start in range(0, n, BLOCK_FRAMES):
+        stop = min(n, start + BLOCK_FRAMES)
+        block = np.multiply(frames[start:stop], window, out=buf[: stop - start])
+        out[:, start:stop] = mel_rows(scipy.fft.rfft(block, axis=-1, workers=1), bands, power)
+    return out
 
 
-__all__ = ["mel_filters", "mel_bands", "hann", "stft", "power_to_db", "mel_spectrogram", "supported_pad"]
+__all__ = ["mel_filters", "mel_bands", "hann", "stft", "power_to_db", "mel_spectrogram", "supported_pad",
+           "BLOCK_FRAMES"]
