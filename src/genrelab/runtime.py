@@ -10,7 +10,8 @@ the command line and the web app call once at their edge; everything below them 
 - ``GENRELAB_CACHE``: the cache folder (default ``$XDG_CACHE_HOME/genrelab``, else ``~/.cache/genrelab``):
   converted musicnn weights, ONNX exports, the downloaded musicnn wheel, numpy copies of linear heads.
 - ``GENRELAB_THREADS``: intra-op threads of ONNX Runtime / PyTorch (default: their own choice).
-- ``GENRELAB_FEATURE_DEVICE``: device of the torch feature extractors (default ``cpu``).
+- ``GENRELAB_FEATURE_DEVICE``: device of the torch feature extractors (default ``auto``: CUDA when present,
+  else the CPU), used by ``classify``, ``serve`` and ``features extract`` (training extracts on ``auto``).
 
 This module imports nothing but the standard library (it is on every cold start's path).
 """
@@ -49,7 +50,7 @@ class Runtime:
     backend: str = "auto"
     cache_dir: Path = field(default_factory=default_cache_dir)
     threads: int | None = None
-    device: str = "cpu"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -73,7 +74,7 @@ class Runtime:
         if backend not in BACKENDS:
             raise ConfigError(f"{ENV_BACKEND} must be one of {', '.join(BACKENDS)}, not {backend!r}")
         values: dict[str, Any] = {"backend": backend, "cache_dir": default_cache_dir(env), "threads": threads,
-                                  "device": (env.get(ENV_DEVICE) or "cpu").strip() or "cpu"}
+                                  "device": (env.get(ENV_DEVICE) or "auto").strip() or "auto"}
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

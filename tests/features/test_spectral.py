@@ -81,10 +81,8 @@ def test_device_resolution(monkeypatch):
     import torch
 
     assert resolve_device("cpu") == "cpu"
-    monkeypatch.setenv("GENRELAB_FEATURE_DEVICE", "cpu")
-    assert resolve_device() == "cpu"
-    monkeypatch.delenv("GENRELAB_FEATURE_DEVICE")
-    assert resolve_device() == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setenv("GENRELAB_FEATURE_DEVICE", "cuda:7")  # read only by Runtime.from_env, never here
+    assert resolve_device() == resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
     y = np.random.default_rng(2).standard_normal(8000).astype(np.float32)
     out = MelSpectrogram().compute_tensor(torch.from_numpy(y)[None])
     assert isinstance(out, torch.Tensor) and out.shape[0] == 1

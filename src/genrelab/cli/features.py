@@ -20,6 +20,7 @@ from typing import Optional
 import typer
 
 from genrelab.cli.show import shown
+from genrelab.runtime import Runtime
 
 features_app = typer.Typer(help="Features: extract into the cache, export Kaggle-style CSVs, list presets.",
                            no_args_is_help=True)
@@ -105,7 +106,8 @@ def extract(
             console.print(f"[red]error:[/red] {shown(exc)}")
             raise typer.Exit(2) from None
     elif engine == "local":
-        report = cache.compute_all(tracks, spec, workers=_workers(workers), progress=not quiet, verify=verify)
+        report = cache.compute_all(tracks, spec, workers=_workers(workers), progress=not quiet, verify=verify,
+                                   runtime=Runtime.from_env())
     else:
         raise typer.BadParameter("--engine must be local or ray")
     console.print(report.summary())

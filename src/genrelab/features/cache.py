@@ -327,8 +327,12 @@ class FeatureCache:
         return todo, report
 
     def compute_all(self, tracks: Iterable[Track | str | Path], spec: InputSpec | FeatureConfig,
-                    workers: int = 1, progress: bool = True, verify: bool = False) -> CacheReport:
+                    workers: int = 1, progress: bool = True, verify: bool = False,
+                    runtime: Any = None) -> CacheReport:
         """Compute every missing or broken entry (``workers`` processes); valid entries are skipped.
+
+        ``runtime``: a :class:`genrelab.runtime.Runtime`; features run on its ``device`` (None: each feature's
+        default, CUDA when present). The command line passes ``Runtime.from_env()``.
 
         ``verify``: check existing entries' checksums too (reads every entry), not only their size.
         A track that fails (undecodable audio, too short, ...) is reported in the returned
@@ -354,7 +358,7 @@ class FeatureCache:
                 if bar:
                     bar.advance(task)
 
-            pipeline.run(str(self.root), spec, todo, workers, done, report.stages, type(self))
+            pipeline.run(str(self.root), spec, todo, workers, done, report.stages, type(self), runtime=runtime)
         self.index(d, reload=True)  # the workers' records, for the reads that follow
         report.seconds = time.perf_counter() - t0
         return report

@@ -134,8 +134,18 @@ class FeatureConfig:
         where a pretrained extractor runs; plain features ignore it."""
         signals = [np.asarray(s, dtype=np.float32) for s in signals]
         if self.batched and len(signals) > 1 and len({s.shape for s in signals}) == 1:
-            return np.asarray(self.compute(np.stack(signals)), dtype=np.float32)
-        return np.stack([np.asarray(self.compute(s), dtype=np.float32) for s in signals])
+            return np.asarray(self.compute_on(np.stack(signals), runtime), dtype=np.float32)
+        return np.stack([np.asarray(self.compute_on(s, runtime), dtype=np.float32) for s in signals])
+
+    #: True when :meth:`compute` takes a ``device`` (the torch spectral features and images): the runtime's
+    #: ``device`` is then passed on explicitly (no feature reads the environment).
+    uses_device: ClassVar[bool] = False
+
+    def compute_on(self, y: np.ndarray, runtime: Any = None) -> np.ndarray:
+        """:meth:`compute` on the device ``runtime`` names (``runtime.device``; None: the feature's default)."""
+        if self.uses_device and runtime is not None:
+            return self.compute(y, device=runtime.device)
+        return self.compute(y)
 
     # -- pooled features (a clip's vector summarises per-patch outputs, e.g. musicnn embeddings)
     #: Samples of one patch when the feature pools per-patch outputs over a clip (None: it does not).

@@ -63,6 +63,7 @@ class SpectrogramImage(FeatureConfig):
 
     kind: ClassVar[str] = "image"
     batched: ClassVar[bool] = True
+    uses_device: ClassVar[bool] = True
     width: int = 432
     height: int = 288
     channels: int = 4

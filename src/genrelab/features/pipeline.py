@@ -59,15 +59,16 @@ def decode(track: Track, spec: InputSpec, times: dict[str, float] | None = None)
     return y
 
 
-def examples_many(spec: InputSpec, signals: Sequence[np.ndarray]) -> list[np.ndarray]:
+def examples_many(spec: InputSpec, signals: Sequence[np.ndarray], runtime: Any = None) -> list[np.ndarray]:
     """``[spec.examples(y) for y in signals]`` (float32), with the frames of all signals computed in one
-    ``feature.compute`` call when the feature takes batches and the frames agree in shape."""
+    ``feature.compute`` call when the feature takes batches and the frames agree in shape. ``runtime``: a
+    :class:`genrelab.runtime.Runtime` (its ``device``), None for the features' defaults."""
     frames = [spec.frame(y) for y in signals]
     if len(frames) > 1 and spec.feature.batched and len({f.shape[1:] for f in frames}) == 1:
-        feats = np.asarray(spec.feature.compute(np.concatenate(frames)), dtype=np.float32)
+        feats = np.asarray(spec.feature.compute_on(np.concatenate(frames), runtime), dtype=np.float32)
         out = np.split(feats, np.cumsum([len(f) for f in frames])[:-1])
         return [o[None] if spec.group_segments else o for o in out]
-    return [np.asarray(spec.examples(y), dtype=np.float32) for y in signals]
+    return [np.asarray(spec.examples(y, runtime=runtime), dtype=np.float32) for y in signals]
 
 
 _SPECS: dict[str, InputSpec] = {}
@@ -82,24 +83,25 @@ def _spec(spec_dict: dict) -> InputSpec:
     return _SPECS[key]
 
 
-def default_batch() -> int:
+def default_batch(runtime: Any = None) -> int:
     """Tracks per ``feature.compute`` call: :data:`BATCH_TRACKS` when features run on a GPU, else 1."""
     from genrelab.features.spectral import resolve_device
 
-    return BATCH_TRACKS if resolve_device() != "cpu" else 1
+    return BATCH_TRACKS if resolve_device(getattr(runtime, "device", None)) != "cpu" else 1
 
 
 def process_chunk(root: str, spec_dict: dict, items: Sequence[tuple[str, str | None, dict | None]],
-                  batch: int | None = None, *, cache_cls: type) -> tuple[list[tuple[str, str | None]], dict[str, float]]:
+                  batch: int | None = None, *, cache_cls: type,
+                  runtime: Any = None) -> tuple[list[tuple[str, str | None]], dict[str, float]]:
     """Worker task: compute and store the entries of ``items`` (``(track_id, path, extra)``).
 
     Returns ``[(track_id, error or None)]`` in order and the CPU seconds per stage. Decoding runs one track
     ahead in a thread; runs of up to ``batch`` (default :func:`default_batch`) decoded tracks are computed
     together. ``cache_cls``: the :class:`~genrelab.features.cache.FeatureCache` class (passed in: the cache
-    imports this module, not the other way round).
+    imports this module, not the other way round). ``runtime``: where the features run (its ``device``).
     """
     cache, spec = cache_cls(root), _spec(spec_dict)
-    batch = default_batch() if batch is None else max(1, int(batch))
+    batch = default_batch(runtime) if batch is None else max(1, int(batch))
     times = {k: 0.0 for k in STAGES}
     results: list[tuple[str, str | None]] = []
     tracks = [Track(track_id=t, path=None if p is None else Path(p), label=None, extra=e or {}) for t, p, e in items]
@@ -109,12 +111,12 @@ def process_chunk(root: str, spec_dict: dict, items: Sequence[tuple[str, str | N
             return
         t0 = time.thread_time()
         try:
-            feats = examples_many(spec, [y for _, y in ok])
+            feats = examples_many(spec, [y for _, y in ok], runtime)
         except Exception:  # noqa: BLE001 - one bad track must not fail its batch: retry one by one
             feats = []
             for t, y in ok:
                 try:
-                    feats.append(np.asarray(spec.examples(y), dtype=np.float32))
+                    feats.append(np.asarray(spec.examples(y, runtime=runtime), dtype=np.float32))
                 except Exception as exc:  # noqa: BLE001
                     feats.append(exc)
         t1 = time.thread_time()
@@ -163,9 +165,11 @@ def process_chunk(root: str, spec_dict: dict, items: Sequence[tuple[str, str | N
 
 
 def run(root: str, spec: InputSpec, todo: Sequence[Track], workers: int,
-        done: Callable[[str, str | None], None], stages: dict[str, float], cache_cls: type) -> None:
+        done: Callable[[str, str | None], None], stages: dict[str, float], cache_cls: type,
+        runtime: Any = None) -> None:
     """Compute ``todo`` into the cache at ``root`` with ``workers`` processes (in this process when 1), calling
-    ``done(track_id, error)`` per track and adding each stage's CPU seconds to ``stages``."""
+    ``done(track_id, error)`` per track and adding each stage's CPU seconds to ``stages``. ``runtime``: a
+    :class:`genrelab.runtime.Runtime` (features run on its ``device``), None for the defaults."""
     items = [(t.track_id, None if t.path is None else str(t.path), _aug_extra(t)) for t in todo]
     spec_dict = spec.to_dict()
 
@@ -178,7 +182,7 @@ def run(root: str, spec: InputSpec, todo: Sequence[Track], workers: int,
 
     if workers <= 1 or len(items) <= 1:
         for i in range(0, len(items), CHUNK_TRACKS):
-            finish(process_chunk(root, spec_dict, items[i:i + CHUNK_TRACKS], cache_cls=cache_cls))
+            finish(process_chunk(root, spec_dict, items[i:i + CHUNK_TRACKS], cache_cls=cache_cls, runtime=runtime))
         return
     from genrelab.features.workers import _preload, worker_pool
 
@@ -188,7 +192,7 @@ def run(root: str, spec: InputSpec, todo: Sequence[Track], workers: int,
     with worker_pool(workers) as ex:
         pending: dict[Any, list] = {}
         for chunk in chunks:  # a bounded number of tasks in flight (cheap memory, prompt interruption)
-            pending[ex.submit(process_chunk, root, spec_dict, chunk, cache_cls=cache_cls)] = chunk
+            pending[ex.submit(process_chunk, root, spec_dict, chunk, cache_cls=cache_cls, runtime=runtime)] = chunk
             if len(pending) >= 2 * workers:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for f in finished:

@@ -7,8 +7,8 @@ filters (taken from ``librosa.filters.mel`` itself), same dB conversion (``amin`
 
 Every ``compute`` accepts a mono signal ``(n,)`` or a batch ``(batch, n)`` and returns float32 numpy
 arrays with the batch axis kept. ``compute(y, device=...)`` picks where the work runs: ``None``
-(default) means CUDA when torch sees a GPU, else CPU (override for the process with
-``GENRELAB_FEATURE_DEVICE=cpu``). ``compute_tensor`` takes and returns torch tensors and runs on
+(default) means CUDA when torch sees a GPU, else CPU; pipelines pass the device of their
+:class:`genrelab.runtime.Runtime` (``GENRELAB_FEATURE_DEVICE``, read once at the command line's edge). ``compute_tensor`` takes and returns torch tensors and runs on
 the input's device (for training loops that already hold audio on the GPU). The device is not
 part of the config, so it never changes a config's hash or cache key.
 
@@ -36,7 +36,9 @@ from genrelab.types import ConfigError
 
 
 def resolve_device(device: str | None = None) -> str:
-    """``None``/"auto" -> ``$GENRELAB_FEATURE_DEVICE`` if set, else "cuda" when available, else "cpu".
+    """``None``/"auto" -> "cuda" when available, else "cpu"; anything else is returned as it is. The device a
+    user asks for (``GENRELAB_FEATURE_DEVICE``) is read once into :class:`genrelab.runtime.Runtime` at the
+    command line / web edge and arrives here as ``device``.
 
     torch is not imported to find out when this Linux machine has no NVIDIA driver (a CPU extraction
     process then never pays torch's import, ~1.3 s of CPU)."""
@@ -44,9 +46,6 @@ def resolve_device(device: str | None = None) -> str:
     import sys
 
     if device in (None, "", "auto"):
-        env = os.environ.get("GENRELAB_FEATURE_DEVICE", "").strip()
-        if env and env != "auto":
-            return env
         if ("torch" not in sys.modules and sys.platform.startswith("linux")
                 and not os.path.exists("/proc/driver/nvidia/version")):
             return "cpu"
@@ -176,6 +175,7 @@ def _finish(x, squeeze: bool) -> np.ndarray:
 
 
 class _TorchFeature(FeatureConfig):
+    uses_device: ClassVar[bool] = True
     """Shared numpy entry point of the torch-computed spectral features (subclasses define ``compute_tensor``)."""
 
     def compute_tensor(self, y):  # pragma: no cover - abstract
