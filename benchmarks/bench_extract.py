@@ -49,6 +49,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model as _cpu_name, pin_cores as _pin
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
@@ -101,25 +103,6 @@ for i, f in enumerate(sorted(p for p in root.rglob("*") if p.suffix in (".wav", 
     y, _ = librosa.load(f, sr=SR)
     np.save(out / f"{i:05d}.npy", features(y))
 '''
-
-
-def _pin(cores: int) -> int:
-    try:
-        avail = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, avail[:cores])
-        return len(avail[:cores])
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return min(cores, os.cpu_count() or 1)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _shared() -> Path:

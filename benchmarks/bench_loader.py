@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import cpu_model as _cpu_name, pin_cores as _pin
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -38,25 +39,6 @@ sys.path.insert(0, str(REPO / "src"))
 #: Saint-Felix (MFCC slices), Sirek (mel 3 s segments), Sears (mel), Feng (STFT 128 x 512), Hoang/Bian (mel)
 MODELS = ("liu-cnn", "qin-resnet18", "qin-lstm", "saintfelix-cnn", "sirek-cnn4", "sears-cnn038", "feng-bigru",
           "bian-cnn1d")
-
-
-def _pin(cores: int) -> int:
-    try:
-        avail = sorted(os.sched_getaffinity(0))
-        os.sched_setaffinity(0, avail[:cores])
-        return len(avail[:cores])
-    except (AttributeError, OSError):  # pragma: no cover
-        return min(cores, os.cpu_count() or 1)
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _epoch_rate(loader, augment, reps: int) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -15,3 +16,13 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def pin_cores(cores: int) -> int:
+    """Pin this process to its first ``cores`` CPUs (Linux); returns how many it may use."""
+    try:
+        avail = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(0, avail[:cores])
+        return len(avail[:cores])
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return min(cores, os.cpu_count() or 1)
