@@ -48,45 +48,13 @@ _MEL_BASIS: np.ndarray | None = None
 _WINDOW: np.ndarray | None = None
 
 
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
-    """Slaney mel scale (``librosa.hz_to_mel(htk=False)``, the same operations) of a 1-D float64 array."""
-    f_sp = 200.0 / 3
-    mels = (f - 0.0) / f_sp
-    min_log_mel = (1000.0 - 0.0) / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_t = f >= 1000.0
-    mels[log_t] = min_log_mel + np.log(f[log_t] / 1000.0) / logstep
-    return mels
-
-
-def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`_hz_to_mel` (``librosa.mel_to_hz(htk=False)``, the same operations)."""
-    f_sp = 200.0 / 3
-    freqs = 0.0 + f_sp * mels
-    min_log_mel = (1000.0 - 0.0) / f_sp
-    logstep = np.log(6.4) / 27.0
-    log_t = mels >= min_log_mel
-    freqs[log_t] = 1000.0 * np.exp(logstep * (mels[log_t] - min_log_mel))
-    return freqs
-
-
 def mel_filterbank(sr: int = SAMPLE_RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
     """``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)`` (Slaney scale and area norm, 0 Hz to
-    sr/2, float32) computed with numpy alone, operation for operation, so without importing librosa
-    (which costs a cold start about a second). ``tests/test_musicnn.py`` checks it equals librosa's."""
-    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
-    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
-    lo, hi = _hz_to_mel(np.array([0.0, float(sr) / 2]))
-    mel_f = _mel_to_hz(np.linspace(lo, hi, n_mels + 2))
-    fdiff = np.diff(mel_f)
-    ramps = np.subtract.outer(mel_f, fftfreqs)
-    for i in range(n_mels):
-        lower = -ramps[i] / fdiff[i]
-        upper = ramps[i + 2] / fdiff[i + 1]
-        weights[i] = np.maximum(0, np.minimum(lower, upper))
-    enorm = 2.0 / (mel_f[2:n_mels + 2] - mel_f[:n_mels])
-    weights *= enorm[:, np.newaxis]
-    return weights
+    sr/2, float32): :func:`genrelab.melfilters.mel_filters`, librosa's arithmetic with numpy alone (no
+    librosa import on a cold start). ``tests/test_musicnn.py`` checks it equals librosa's."""
+    from genrelab.melfilters import mel_filters
+
+    return mel_filters(sr, n_fft, n_mels, 0.0, None, False, "slaney")
 
 
 def _mel_basis() -> np.ndarray:
