@@ -54,17 +54,22 @@ def hann(n_fft: int, win_length: int) -> np.ndarray:
     return w.astype(np.float32)
 
 
-def stft(y: np.ndarray, n_fft: int, hop_length: int, win_length: int | None = None, center: bool = True,
-         pad_mode: str = "constant") -> np.ndarray:
-    """Complex64 STFT of one float32 signal ``(n,)``, frame-major ``(frames, 1 + n_fft // 2)`` (librosa framing)."""
-    import scipy.fft
-
+def _frames(y: np.ndarray, n_fft: int, hop_length: int, center: bool, pad_mode: str) -> np.ndarray:
+    """librosa's framing of one float32 signal: a strided view ``(frames, n_fft)`` (centred: padded by n_fft // 2)."""
     y = np.ascontiguousarray(y, dtype=np.float32)
     if center:
         y = np.pad(y, n_fft // 2, mode=_PAD_MODES[pad_mode])
     if y.shape[-1] < n_fft:
         raise ConfigError(f"signal of {y.shape[-1]} samples is shorter than n_fft={n_fft}")
-    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop_length]
+    return np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop_length]
+
+
+def stft(y: np.ndarray, n_fft: int, hop_length: int, win_length: int | None = None, center: bool = True,
+         pad_mode: str = "constant") -> np.ndarray:
+    """Complex64 STFT of one float32 signal ``(n,)``, frame-major ``(frames, 1 + n_fft // 2)`` (librosa framing)."""
+    import scipy.fft
+
+    frames = _frames(y, n_fft, hop_length, center, pad_mode)
     windowed = frames * hann(n_fft, win_length or n_fft)
     return scipy.fft.rfft(windowed, axis=-1, overwrite_x=True, workers=1)
 
@@ -100,12 +105,7 @@ def mel_spectrogram(y: np.ndarray, sr: int, n_fft: int, hop_length: int, win_len
     from genrelab.features._kernels import mel_rows
 
     bands = mel_bands(sr, n_fft, n_mels, float(fmin), None if fmax is None else float(fmax), htk, norm)
-    y = np.ascontiguousarray(y, dtype=np.float32)
-    if center:
-        y = np.pad(y, n_fft // 2, mode=_PAD_MODES[pad_mode])
-    if y.shape[-1] < n_fft:
-        raise ConfigError(f"signal of {y.shape[-1]} samples is shorter than n_fft={n_fft}")
-    frames = np.lib.stride_tricks.sliding_window_view(y, n_fft)[::hop_length]
+    frames = _frames(y, n_fft, hop_length, center, pad_mode)
     window = hann(n_fft, win_length or n_fft)
     n = frames.shape[0]
     out = np.empty((n_mels, n), dtype=np.float32)
