@@ -18,9 +18,12 @@ from genrelab.training.optim import OptimConfig, build_optimizer, build_schedule
 
 class GenreModule(pl.LightningModule):
     def __init__(self, model: torch.nn.Module, optim: OptimConfig, *, steps_per_epoch: int = 1,
-                 epochs: int = 1, class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0):
+                 epochs: int = 1, class_weights: torch.Tensor | None = None, label_smoothing: float = 0.0,
+                 input_transform: Any = None, augment: Any = None):
         super().__init__()
         self.model = model
+        self.input_transform = input_transform  # callable on every batch (x) -> x, on the device
+        self.augment = augment  # callable on training batches (x) -> x, on the device
         self.optim_cfg = optim
         self.steps_per_epoch = int(steps_per_epoch)
         self.epochs = int(epochs)
@@ -32,6 +35,14 @@ class GenreModule(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        x, y = batch[0], batch[1]
+        if self.input_transform is not None:
+            x = self.input_transform(x)
+        if self.training and self.augment is not None:
+            x = self.augment(x)
+        return (x, y, *batch[2:])
 
     def _step(self, batch: Any, stage: str) -> torch.Tensor:
         x, y = batch[0], batch[1]
