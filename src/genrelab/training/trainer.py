@@ -135,7 +135,7 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
     from genrelab.training.callbacks import (
         AtomicCheckpointIO, BestWeights, EpochSeed, History, ResumeCheckpoint, TestCurve,
     )
-    from genrelab.training.module import GenreModule
+    from genrelab.training.module import GenreModule, batch_augmentation
 
     for pat in (".*does not have many workers.*", ".*GPU available but not used.*", ".*LeafSpec.*",
                 ".*The number of training batches.*", ".*Experiment logs directory.*", ".*Total length of .* across ranks is zero.*",
@@ -166,9 +166,10 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
     if cfg.class_weights:
         counts = np.bincount(data.train.y, minlength=len(labels)).astype(np.float64)
         class_weights = torch.tensor(counts.sum() / np.maximum(counts, 1) / len(labels), dtype=torch.float32)
+    augment, mixup = batch_augmentation(cfg, data.spec, data.train.example_shape)  # training batches, on the device
     module = GenreModule(model, cfg.optim, steps_per_epoch=dm.steps_per_epoch(), epochs=cfg.epochs,
                          class_weights=class_weights, label_smoothing=cfg.label_smoothing,
-                         input_transform=dm.input_transform)
+                         input_transform=dm.input_transform, augment=augment, mixup=mixup, n_classes=len(labels))
 
     light_dir = run_dir / LIGHTNING_DIR
     test_curve = None
