@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import pickle
 
 import numpy as np
 import pytest
@@ -184,6 +185,11 @@ def test_datamodule_mmap_with_two_workers(tmp_path):
     b = [(x.clone(), y.clone()) for x, y in work.train_dataloader()]
     assert len(a) == len(b) == 6 and all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
     assert a[0][0].dtype == torch.uint8
+    # spawned processes (DDP spawn, non-fork contexts) map the pack again instead of receiving a copy
+    blob = pickle.dumps(lazy.X)
+    again = pickle.loads(blob)
+    assert len(blob) < raw.nbytes // 4 and isinstance(again.raw, np.memmap)
+    np.testing.assert_array_equal(np.asarray(again), np.asarray(lazy.X))
     # mixed storage (a plain float part): no device transform, batches come normalised from the host
     plain = GenreDataModule(lazy, apply_normalizer(Examples(dequantize(raw), ex.y, ex.track_ids), norm),
                             batch_size=8, on_device=True)
