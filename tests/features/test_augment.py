@@ -90,6 +90,9 @@ def test_mixup_mixes_labels_consistently():
     xm, ym = Mixup(alpha=0.4, seed=0)(x, torch.tensor([0, 1, 2, 1]), n_classes=3)
     assert xm.shape == x.shape and ym.shape == (4, 3)
     torch.testing.assert_close(ym.sum(dim=1), torch.ones(4))
-    assert ym.max() < 1.0 or torch.equal(xm, x)
+    eye = torch.eye(4)  # examples = their own one-hot labels: the mixed inputs must equal the mixed labels
+    xe, ye = Mixup(alpha=0.4, seed=3)(eye, torch.arange(4), n_classes=4)
+    torch.testing.assert_close(xe, ye)
+    assert not torch.equal(xe, eye)  # seed 3 mixes some rows
     xn, yn = Mixup(seed=1)(x.numpy(), np.array([0, 1, 2, 1]), n_classes=3)
     assert isinstance(xn, np.ndarray) and isinstance(yn, np.ndarray) and yn.shape == (4, 3)

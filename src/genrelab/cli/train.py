@@ -59,6 +59,18 @@ def _fail(msg: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _specaugment(text: Optional[str]) -> dict[str, Any] | None:
+    """``--specaugment 2,8,2,20`` (or ``default``) -> the train config's ``specaugment`` block."""
+    if text is None:
+        return None
+    if text.strip().lower() == "default":
+        return {}
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 4:
+        raise typer.BadParameter(f"--specaugment takes FREQ_MASKS,FREQ_WIDTH,TIME_MASKS,TIME_WIDTH, got {text!r}")
+    return dict(zip(("freq_masks", "freq_width", "time_masks", "time_width"), parts))
+
+
 def _ratios(text: Optional[str]) -> Any:
     if text is None:
         return None
@@ -94,6 +106,8 @@ def train_cmd(
     hop_seconds: Optional[float] = typer.Option(None, "--hop-seconds", help="Override the hop between segments (overlap = more training examples)."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache folder."),
     augment: bool = typer.Option(False, "--augment", help="Add Liu et al.'s pitch +-1 and tempo 0.93/1.07 variants of every training track (training audio only)."),
+    specaugment: Optional[str] = typer.Option(None, "--specaugment", help="SpecAugment on training batches: FREQ_MASKS,FREQ_WIDTH,TIME_MASKS,TIME_WIDTH (e.g. 2,8,2,20; 'default' = that)."),
+    mixup: Optional[float] = typer.Option(None, "--mixup", help="mixup on training batches with this alpha (e.g. 0.2)."),
     normalize: str = typer.Option("auto", "--normalize", help="auto, none, feature, band, channel or global."),
     optimizer: str = typer.Option("adam", "--optimizer", help="adam, adamw, rmsprop, sgd or adadelta."),
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate."),
@@ -167,7 +181,7 @@ def train_cmd(
                 optim=optim, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, monitor=monitor,
                 grad_clip=grad_clip, precision=precision, accelerator=accelerator, devices=dev, strategy=strategy,
                 num_nodes=num_nodes, level=level, test_curve=test_curve, out=str(out or Path("runs") / model),
-                progress=not quiet,
+                progress=not quiet, specaugment=_specaugment(specaugment), mixup=mixup,
             ))
         if quiet or not _interactive():
             cfg.progress = False

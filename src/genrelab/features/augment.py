@@ -143,66 +143,158 @@ def augment(y: np.ndarray, sr: int, rng: np.random.Generator | None = None, **pa
 # --------------------------------------------------------------------------- batch-level (torch)
 
 
-class SpecAugment:
-    """SpecAugment-style masking on a batch ``(batch, ..., freq, time)`` (torch tensor or numpy).
+def _torch_input(x):
+    """``(tensor, was_numpy)``: numpy arrays are wrapped without a copy (never written to)."""
+    import warnings
 
-    ``freq_masks`` bands of up to ``freq_width`` bins and ``time_masks`` spans of up to
-    ``time_width`` frames are set to ``value`` (default: each example's mean). Returns a new array.
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        return x, False
+    a = np.asarray(x)
+    with warnings.catch_warnings():  # a read-only array (memmap) is only read here
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        return torch.as_tensor(a), True
+
+
+class _DeviceRandom:
+    """Random streams per device: ``seed`` given -> one seeded ``torch.Generator`` per device (same
+    seed, same draws); ``seed=None`` -> torch's global generator of the tensor's device, which the
+    trainer's :class:`~genrelab.training.callbacks.EpochSeed` re-seeds from (seed, epoch), so a resumed
+    run draws what an uninterrupted one draws."""
+
+    seed: int | None
+
+    def _generator(self, device):
+        import torch
+
+        if self.seed is None:
+            return None
+        gens = self.__dict__.setdefault("_generators", {})
+        key = str(device)
+        if key not in gens:
+            gens[key] = torch.Generator(device=device)
+            gens[key].manual_seed(int(self.seed))
+        return gens[key]
+
+
+def _non_negative_int(name: str, v: Any) -> int:
+    try:
+        i = int(v.strip()) if isinstance(v, str) else int(v)  # strings: recipe variables
+    except (TypeError, ValueError):
+        raise ConfigError(f"SpecAugment {name} must be a whole number >= 0, got {v!r}") from None
+    if isinstance(v, bool) or (not isinstance(v, str) and i != v) or i < 0:
+        raise ConfigError(f"SpecAugment {name} must be a whole number >= 0, got {v!r}")
+    return i
+
+
+class SpecAugment(_DeviceRandom):
+    """SpecAugment masking (Park et al., 2019) on a batch ``(batch, ..., freq, time)`` (torch tensor or numpy).
+
+    Per example, ``freq_masks`` bands of 0..``freq_width`` bins and ``time_masks`` spans of
+    0..``time_width`` frames (widths and starts uniform, as in the paper; masks may overlap) are set
+    to ``value`` (default: that example's mean over all its other axes). Leading axes between the
+    batch and the last two (channels, grouped segments) share their example's masks.
+    ``time_axis=-2`` is for time-major inputs ``(batch, ..., time, freq)`` (MFCC ``(frames, bands)``).
+
+    One call is a constant number of tensor operations on the input's device (no per-example loop,
+    no host synchronisation): all widths and starts of the batch are drawn at once and the masks
+    are built by comparing ``arange`` with them. Returns a new array (numpy in, numpy out); the
+    input is never modified. ``seed``: see :class:`_DeviceRandom` (the draws differ from the
+    per-example numpy loop this class used before; the masks' distribution is the same).
     """
 
     def __init__(self, freq_masks: int = 2, freq_width: int = 8, time_masks: int = 2, time_width: int = 20,
-                 value: float | None = None, seed: int | None = None):
-        self.freq_masks, self.freq_width = int(freq_masks), int(freq_width)
-        self.time_masks, self.time_width = int(time_masks), int(time_width)
-        self.value = value
-        self.rng = np.random.default_rng(seed)
+                 value: float | None = None, seed: int | None = None, time_axis: int = -1):
+        self.freq_masks = _non_negative_int("freq_masks", freq_masks)
+        self.freq_width = _non_negative_int("freq_width", freq_width)
+        self.time_masks = _non_negative_int("time_masks", time_masks)
+        self.time_width = _non_negative_int("time_width", time_width)
+        if time_axis not in (-1, -2):
+            raise ConfigError(f"SpecAugment time_axis must be -1 (freq, time) or -2 (time, freq), got {time_axis!r}")
+        self.value = None if value is None else float(value)
+        self.seed = seed
+        self.time_axis = int(time_axis)
+
+    def params(self) -> dict[str, int]:
+        """The four mask parameters (the training config's ``specaugment`` block)."""
+        return {"freq_masks": self.freq_masks, "freq_width": self.freq_width,
+                "time_masks": self.time_masks, "time_width": self.time_width}
+
+    def _bands(self, n: int, count: int, width: int, size: int, device, gen):
+        """``(n, size)`` bool: the union of ``count`` random bands of width 0..min(width, size) per row."""
+        import torch
+
+        idx = torch.arange(size, device=device)
+        if count == 0 or width == 0:
+            return torch.zeros((n, size), dtype=torch.bool, device=device)
+        u = torch.rand((2, n, count, 1), generator=gen, device=device)
+        w = torch.floor(u[0] * (min(width, size) + 1)).clamp_(max=min(width, size))
+        start = torch.minimum(torch.floor(u[1] * (size - w + 1)), size - w)
+        return ((idx >= start) & (idx < start + w)).any(dim=1)
+
+    def mask(self, shape: tuple[int, ...], device=None):
+        """A bool mask broadcastable to ``shape`` (True = masked), drawn like one call's."""
+        if len(shape) < 3:
+            raise ConfigError(f"SpecAugment needs a batch (batch, ..., freq, time); got shape {tuple(shape)}")
+        n, ta = shape[0], self.time_axis
+        fa = -1 if ta == -2 else -2
+        gen = self._generator(device if device is not None else "cpu")
+        f = self._bands(n, self.freq_masks, self.freq_width, shape[fa], device, gen)
+        t = self._bands(n, self.time_masks, self.time_width, shape[ta], device, gen)
+        lead = (n,) + (1,) * (len(shape) - 3)
+        if ta == -1:
+            return f.view(*lead, shape[fa], 1) | t.view(*lead, 1, shape[ta])
+        return t.view(*lead, shape[ta], 1) | f.view(*lead, 1, shape[fa])
 
     def __call__(self, x):
         import torch
 
-        is_np = not isinstance(x, torch.Tensor)
-        t = torch.as_tensor(np.asarray(x)) if is_np else x
-        t = t.clone()
-        F, T = t.shape[-2], t.shape[-1]
-        for b in range(t.shape[0]):
-            fill = t[b].mean() if self.value is None else torch.tensor(self.value, dtype=t.dtype)
-            for _ in range(self.freq_masks):
-                w = int(self.rng.integers(0, min(self.freq_width, F) + 1))
-                f0 = int(self.rng.integers(0, F - w + 1))
-                t[b, ..., f0:f0 + w, :] = fill
-            for _ in range(self.time_masks):
-                w = int(self.rng.integers(0, min(self.time_width, T) + 1))
-                s0 = int(self.rng.integers(0, T - w + 1))
-                t[b, ..., :, s0:s0 + w] = fill
-        return t.numpy() if is_np else t
+        t, is_np = _torch_input(x)
+        m = self.mask(tuple(t.shape), t.device)
+        if self.value is None:
+            dims = tuple(range(1, t.ndim))
+            fill = (t.mean(dim=dims, keepdim=True) if t.is_floating_point()
+                    else t.double().mean(dim=dims, keepdim=True).to(t.dtype))
+            out = torch.where(m, fill, t)
+        else:
+            out = torch.where(m, t.new_full((), self.value), t)  # filled on the device: no host copy
+        return out.numpy() if is_np else out
 
 
-class Mixup:
-    """mixup (Zhang et al.): ``lam * x + (1 - lam) * x[perm]`` with the same mix of one-hot labels.
+class Mixup(_DeviceRandom):
+    """mixup (Zhang et al., 2018): ``lam * x + (1 - lam) * x[perm]`` with the same mix of one-hot labels.
 
     ``__call__(x, y, n_classes)`` takes integer labels ``(batch,)`` or soft labels ``(batch, C)``
-    and returns ``(x_mixed, y_soft)`` (numpy in, numpy out; torch in, torch out). ``lam ~ Beta(alpha, alpha)``.
+    and returns ``(x_mixed, y_soft)`` (numpy in, numpy out; torch in, torch out), on the input's device.
+    ``lam ~ Beta(alpha, alpha)`` (one per batch, drawn on the host: numpy's generator seeded with
+    ``seed``, or numpy's global one with ``seed=None``); the permutation is drawn on the device
+    (see :class:`_DeviceRandom`).
     """
 
     def __init__(self, alpha: float = 0.2, seed: int | None = None):
-        if alpha <= 0:
-            raise ConfigError("mixup alpha must be positive")
-        self.alpha = float(alpha)
-        self.rng = np.random.default_rng(seed)
+        try:
+            alpha = float(alpha)
+        except (TypeError, ValueError):
+            raise ConfigError(f"mixup alpha must be a positive number, got {alpha!r}") from None
+        if not alpha > 0 or not np.isfinite(alpha):
+            raise ConfigError(f"mixup alpha must be a positive number, got {alpha!r}")
+        self.alpha = alpha
+        self.seed = seed
+        self.rng = np.random.default_rng(seed) if seed is not None else None
 
     def __call__(self, x, y, n_classes: int | None = None):
         import torch
 
-        is_np = not isinstance(x, torch.Tensor)
-        xt = torch.as_tensor(x)
-        yt = torch.as_tensor(y)
+        xt, is_np = _torch_input(x)
+        yt = torch.as_tensor(y, device=xt.device)
         if yt.ndim == 1:
             if n_classes is None:
                 raise ConfigError("n_classes is needed to mix integer labels")
             yt = torch.nn.functional.one_hot(yt.long(), n_classes).to(xt.dtype if xt.is_floating_point()
                                                                       else torch.float32)
-        lam = float(self.rng.beta(self.alpha, self.alpha))
-        perm = torch.from_numpy(self.rng.permutation(xt.shape[0]))
+        lam = float((self.rng or np.random).beta(self.alpha, self.alpha))
+        perm = torch.randperm(xt.shape[0], generator=self._generator(xt.device), device=xt.device)
         xm, ym = lam * xt + (1 - lam) * xt[perm], lam * yt + (1 - lam) * yt[perm]
         return (xm.numpy(), ym.numpy()) if is_np else (xm, ym)
 

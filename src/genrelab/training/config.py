@@ -51,6 +51,8 @@ class DataConfig:
     num_workers: int = 0
     augment: dict[str, Any] | None = None  # {} = Liu's pitch/tempo variants; {pitch_steps, tempo_rates}; training part only
     normalize: str = "auto"  # auto | none | feature | band | channel | global
+    mmap: Any = "auto"  # memory-mapped examples (needs cache_dir): auto (over 1/4 of RAM) | true | false
+    pixels: str = "auto"  # image storage: auto (uint8 for colour-mapped PNG-style images) | uint8 | float32
 
     def __post_init__(self) -> None:
         self.options = dict(self.options or {})
@@ -83,6 +85,12 @@ class DataConfig:
             raise ConfigError(f"valid_from_train must be a fraction in (0, 1), got {self.valid_from_train}")
         if self.normalize not in ("auto", "none", "feature", "band", "channel", "global"):
             raise ConfigError(f"unknown normalisation {self.normalize!r}")
+        if isinstance(self.mmap, str) and self.mmap.lower() in ("true", "false"):
+            self.mmap = self.mmap.lower() == "true"
+        if self.mmap != "auto" and not isinstance(self.mmap, bool):
+            raise ConfigError(f"mmap must be auto, true or false, got {self.mmap!r}")
+        if self.pixels not in ("auto", "uint8", "float32"):
+            raise ConfigError(f"pixels must be auto, uint8 or float32, got {self.pixels!r}")
 
 
 @dataclass
@@ -111,6 +119,10 @@ class TrainConfig:
     strategy: str = "auto"
     num_nodes: int = 1
     label_smoothing: float = 0.0
+    # SpecAugment on training batches, on the device (features.augment.SpecAugment): {freq_masks, freq_width,
+    # time_masks, time_width} ({} = 2 bands of <= 8 bins, 2 spans of <= 20 frames); None = off
+    specaugment: dict[str, Any] | None = None
+    mixup: float | None = None  # mixup alpha (lam ~ Beta(alpha, alpha)) on training batches; None = off
     class_weights: bool = False  # weight the loss by inverse class frequency
     level: str = "track"  # level of the headline metrics in metrics.json: track | segment
     test_curve: bool = False  # score the test part after every epoch (history test_loss/test_acc; plots only)
@@ -150,6 +162,23 @@ class TrainConfig:
         if self.aggregation not in ("mean", "vote"):
             raise ConfigError(f"aggregation must be 'mean' or 'vote', got {self.aggregation!r}")
         self.epochs, self.batch_size, self.seed = int(self.epochs), int(self.batch_size), int(self.seed)
+        self._check_batch_augmentation()
+
+    def _check_batch_augmentation(self) -> None:
+        """Validate ``specaugment`` / ``mixup`` (ConfigError) and store all four mask parameters."""
+        from genrelab.features.augment import Mixup, SpecAugment
+
+        if self.specaugment is not None:
+            if not isinstance(self.specaugment, dict):
+                raise ConfigError("specaugment must be a mapping {freq_masks, freq_width, time_masks, time_width}"
+                                  f" (or null), got {self.specaugment!r}")
+            known = set(SpecAugment().params())
+            unknown = sorted(set(self.specaugment) - known)
+            if unknown:
+                raise ConfigError(f"specaugment has no field(s) {unknown}; known: {', '.join(sorted(known))}")
+            self.specaugment = SpecAugment(**self.specaugment).params()
+        if self.mixup is not None:
+            self.mixup = Mixup(self.mixup).alpha
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
