@@ -17,11 +17,13 @@ normalisation fitted on the training part only -> a Lightning :class:`GenreDataM
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from genrelab.datasets.batches import EpochShuffleSampler, NormalizedArray  # noqa: F401 (re-exported)
 from genrelab.features.config import InputSpec
+from genrelab.features.images import quantize
 from genrelab.features.normalize import Standardizer
 from genrelab.types import ConfigError, DataError, LabelSet, Track
 
@@ -167,6 +169,8 @@ def build_examples(
     desc: str = "features",
     on_error: str = "raise",
     workers: int = 1,
+    mmap: bool | str = False,
+    dtype: str = "float32",
 ) -> Examples:
     """Examples of ``tracks`` (segments, or grouped segments, or table rows).
 
@@ -174,7 +178,16 @@ def build_examples(
     their original track's id. With a :class:`~genrelab.features.cache.FeatureCache` the missing
     features are computed first (``compute_all``, in parallel when ``workers`` > 1).
     ``on_error="skip"`` drops tracks whose audio cannot be read.
+
+    ``mmap`` (with a ``FeatureCache``, audio features only): ``X`` is a memory-mapped pack of the entries
+    (:mod:`genrelab.datasets.pack`, rebuilt whenever the track list or an entry changes), so no array of all
+    examples is made; ``"auto"``: when the entries exceed ``pack.AUTO_RAM_FRACTION`` of RAM. ``dtype="uint8"``: ``X`` holds image pixels quantised as an 8-bit PNG
+    (:func:`genrelab.features.images.quantize`; read them through :class:`NormalizedArray` or ``dequantize``).
     """
+    if dtype not in ("float32", "uint8"):
+        raise ConfigError(f"examples dtype must be float32 or uint8, got {dtype!r}")
+    if dtype == "uint8" and spec.feature.kind != "image":
+        raise ConfigError(f"uint8 examples hold image pixels; {spec.feature.kind!r} features stay float32")
     xs: list[np.ndarray] = []
     ys: list[int] = []
     ids: list[str] = []
@@ -184,6 +197,20 @@ def build_examples(
         report = cache.compute_all(tracks, spec, workers=max(1, int(workers)), progress=progress)
         if on_error != "skip" and getattr(report, "failed", 0):
             raise DataError(f"features failed for {report.failed} track(s): {report.errors[:3]}")
+    if mmap == "auto":
+        from genrelab.datasets.pack import entry_bytes, want_mmap
+
+        on_disk = cache is not None and hasattr(cache, "compute_all") and spec.feature.kind != "table"
+        mmap = on_disk and want_mmap("auto", entry_bytes(cache, tracks, spec) // (4 if dtype == "uint8" else 1))
+    if mmap and spec.feature.kind != "table":
+        if cache is None or not hasattr(cache, "compute_all"):
+            raise ConfigError("memory-mapped examples need an on-disk feature cache (data.cache_dir)")
+        from genrelab.datasets.pack import packed_examples
+
+        X, y, ids_, skipped_ = packed_examples(cache, tracks, labels.index, spec, dtype=dtype, on_error=on_error)
+        ex = Examples(X, y, np.asarray(ids_, dtype=object), labels.to_list())
+        ex.skipped = skipped_  # type: ignore[attr-defined]
+        return ex
     it: Any = tracks
     if progress:
         try:
@@ -204,7 +231,7 @@ def build_examples(
                 continue
             raise
         target = labels.index(t.label)
-        xs.append(feats)
+        xs.append(quantize(feats) if dtype == "uint8" else feats)
         ys.extend([target] * len(feats))
         ids.extend([str((t.extra or {}).get("original_id", t.track_id))] * len(feats))
     if not xs:
@@ -212,7 +239,7 @@ def build_examples(
     shapes = {x.shape[1:] for x in xs}
     if len(shapes) > 1:
         raise DataError(f"tracks give examples of different shapes {sorted(shapes)}; set clip_seconds/n_segments")
-    ex = Examples(np.concatenate(xs).astype(np.float32, copy=False), np.asarray(ys), np.asarray(ids, dtype=object),
+    ex = Examples(np.concatenate(xs).astype(dtype, copy=False), np.asarray(ys), np.asarray(ids, dtype=object),
                   labels.to_list())
     ex.skipped = skipped  # type: ignore[attr-defined]
     return ex
@@ -261,54 +288,25 @@ def fit_normalizer(train: Examples, spec: InputSpec, mode: str = "auto") -> Stan
 
 
 def apply_normalizer(ex: Examples | None, norm: Standardizer | None) -> Examples | None:
+    """``ex`` with a normalised copy of ``X`` (float32)."""
     if ex is None or norm is None:
         return ex
     return Examples(norm.transform(ex.X), ex.y, ex.track_ids, list(ex.labels))
 
 
+def lazy_normalizer(ex: Examples | None, norm: Standardizer | None) -> Examples | None:
+    """``ex`` whose ``X`` reads as normalised float32 through a :class:`NormalizedArray` (no copy of the set:
+    loaders normalise each batch, on the host or on the device); float32 ``X`` without a normaliser stays as is."""
+    if ex is None or (norm is None and ex.X.dtype == np.float32 and not isinstance(ex.X, np.memmap)):
+        return ex
+    out = Examples(NormalizedArray(ex.X, norm), ex.y, ex.track_ids, list(ex.labels))
+    out.skipped = getattr(ex, "skipped", [])  # type: ignore[attr-defined]
+    return out
+
+
 # --------------------------------------------------------------------------- torch side
-class EpochShuffleSampler:
-    """Shuffles with ``seed + epoch`` (Lightning calls ``set_epoch``), so a resumed run sees the same
-    order as an uninterrupted one.
-
-    Distributed (``num_replicas`` > 1): every rank draws the same epoch order and takes every
-    ``num_replicas``-th index from ``rank`` on (padded by repeating the first indices, as PyTorch's
-    ``DistributedSampler`` does), so step k of the ranks together sees exactly the examples of step k of
-    one process with ``num_replicas`` times the batch size: DDP runs with the same effective batch size as
-    a single-process run train on the same data in the same order.
-    """
-
-    def __init__(self, n: int, seed: int = 0, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
-        self.n, self.seed, self.shuffle, self.epoch = int(n), int(seed), bool(shuffle), 0
-        self.num_replicas, self.rank = max(1, int(num_replicas)), int(rank)
-        if not 0 <= self.rank < self.num_replicas:
-            raise ConfigError(f"rank {rank} outside 0..{self.num_replicas - 1}")
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def _order(self) -> list[int]:
-        if not self.shuffle:
-            return list(range(self.n))
-        import torch
-
-        g = torch.Generator()
-        g.manual_seed(self.seed * 100_003 + self.epoch)
-        return torch.randperm(self.n, generator=g).tolist()
-
-    def __iter__(self) -> Iterator[int]:
-        order = self._order()
-        if self.num_replicas == 1:
-            return iter(order)
-        total = len(self) * self.num_replicas
-        order = (order * (total // max(1, self.n) + 1))[:total] if self.n else []
-        return iter(order[self.rank::self.num_replicas])
-
-    def __len__(self) -> int:
-        return -(-self.n // self.num_replicas)
-
-
 def tensor_dataset(ex: Examples):
+    """A per-example ``TensorDataset`` of normalised float32 ``X`` and ``y`` (the pre-batch loader's dataset)."""
     import torch
     from torch.utils.data import TensorDataset
 
@@ -316,47 +314,23 @@ def tensor_dataset(ex: Examples):
                          torch.from_numpy(ex.y.astype(np.int64)))
 
 
-class _Batches:
-    """Map-style dataset whose items are whole batches: ``ds[[i, j, ...]] = (X[idx], y[idx])``.
-
-    One ``numpy.take`` per batch instead of one ``__getitem__`` per example plus a ``collate`` of the pieces
-    (and numpy's gather, unlike torch's indexing, does not wake torch's thread pool); the batches are the
-    same, in the same order."""
-
-    def __init__(self, X: np.ndarray, y: np.ndarray):
-        self.X, self.y = X, y
-
-    def __len__(self) -> int:
-        return int(len(self.y))
-
-    def __getitem__(self, idx):
-        import torch
-
-        i = np.asarray(idx, dtype=np.int64)
-        return torch.from_numpy(self.X.take(i, axis=0)), torch.from_numpy(self.y.take(i))
-
-
 def make_loader(ex: Examples, batch_size: int, *, shuffle: bool = False, seed: int = 0, num_workers: int = 0,
-                drop_last: bool = False, num_replicas: int = 1, rank: int = 0, pin_memory: bool | None = None):
-    """A DataLoader of ``(X, y)`` batches over ``ex`` (order: :class:`EpochShuffleSampler`). Batches are cut
-    with one index per batch (:class:`_Batches`); ``pin_memory`` (default: when CUDA is available) lets the
-    copy to the GPU overlap the step."""
-    import torch
-    from torch.utils.data import BatchSampler, DataLoader
+                drop_last: bool = False, num_replicas: int = 1, rank: int = 0, pin_memory: bool | None = None,
+                on_device: bool = False):
+    """A DataLoader of ``(X, y)`` batches over ``ex`` (:func:`genrelab.datasets.batches.batch_loader`: order
+    :class:`EpochShuffleSampler`, one gather per batch, ``pin_memory`` by default when CUDA is available).
+    ``on_device``: batches of a :class:`NormalizedArray` come as stored; the consumer applies ``ex.X.transform()``."""
+    from genrelab.datasets.batches import batch_loader
 
-    ds = tensor_dataset(ex)
-    # the loader's own generator: creating an iterator must not draw from the global RNG (resume = same numbers)
-    gen = torch.Generator()
-    gen.manual_seed(seed)
-    sampler = EpochShuffleSampler(len(ds), seed=seed, shuffle=shuffle, num_replicas=num_replicas, rank=rank)
-    # drop a last batch of 1 in training: BatchNorm cannot train on a single example
-    drop = drop_last or (shuffle and len(sampler) > batch_size and len(sampler) % batch_size == 1)
-    if pin_memory is None:
-        pin_memory = torch.cuda.is_available()
-    X, y = (t.numpy() for t in ds.tensors)
-    return DataLoader(_Batches(X, y), batch_size=None, sampler=BatchSampler(sampler, batch_size, drop),
-                      num_workers=num_workers, persistent_workers=num_workers > 0, generator=gen,
-                      pin_memory=bool(pin_memory))
+    return batch_loader(ex.X, ex.y, batch_size, shuffle=shuffle, seed=seed, num_workers=num_workers,
+                        drop_last=drop_last, num_replicas=num_replicas, rank=rank, pin_memory=pin_memory,
+                        on_device=on_device)
+
+
+def _same_storage(*parts: Examples | None) -> bool:
+    """True when every given part is read through a :class:`NormalizedArray` with one normaliser and dtype."""
+    xs = [p.X for p in parts if p is not None]
+    return all(isinstance(x, NormalizedArray) for x in xs) and len({(id(x.norm), x.raw.dtype.str) for x in xs}) == 1
 
 
 def _lightning_datamodule_base():
@@ -366,15 +340,26 @@ def _lightning_datamodule_base():
 
 
 class GenreDataModule(_lightning_datamodule_base()):  # type: ignore[misc]
-    """Train/val/test loaders over in-memory :class:`Examples` (already normalised)."""
+    """Train/val/test loaders over :class:`Examples` (normalised, or read through a :class:`NormalizedArray`).
+
+    ``on_device``: the loaders hand over the stored batches of the parts' :class:`NormalizedArray` (uint8 or
+    float32, from memory or a memory-mapped pack) and the LightningModule applies :attr:`input_transform` on the
+    batch's device (``on_after_batch_transfer``); otherwise (or when the parts are not stored alike) batches
+    are normalised on the host."""
 
     def __init__(self, train: Examples, val: Examples | None = None, test: Examples | None = None, *,
-                 batch_size: int = 32, num_workers: int = 0, seed: int = 0):
+                 batch_size: int = 32, num_workers: int = 0, seed: int = 0, on_device: bool = False):
         super().__init__()
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         self.train_ex, self.val_ex, self.test_ex = train, val, test
         self.batch_size, self.num_workers, self.seed = int(batch_size), int(num_workers), int(seed)
+        self.on_device = bool(on_device) and _same_storage(train, val, test)
+
+    @property
+    def input_transform(self) -> Any:
+        """The transform the training batches still need (an ``nn.Module``), or None when they come ready."""
+        return self.train_ex.X.transform() if self.on_device else None
 
     def _replicas(self) -> tuple[int, int]:
         """(world size, global rank) of the Lightning run this module is attached to; (1, 0) outside one."""
@@ -390,17 +375,17 @@ class GenreDataModule(_lightning_datamodule_base()):  # type: ignore[misc]
     def train_dataloader(self):
         world, rank = self._replicas()  # sharded here (the trainer runs with use_distributed_sampler=False)
         return make_loader(self.train_ex, self.batch_size, shuffle=True, seed=self.seed, num_workers=self.num_workers,
-                           num_replicas=world, rank=rank)
+                           num_replicas=world, rank=rank, on_device=self.on_device)
 
     def val_dataloader(self):
         if self.val_ex is None or not len(self.val_ex):
             return []
-        return make_loader(self.val_ex, self.batch_size, num_workers=self.num_workers)
+        return make_loader(self.val_ex, self.batch_size, num_workers=self.num_workers, on_device=self.on_device)
 
     def test_dataloader(self):
         if self.test_ex is None or not len(self.test_ex):
             return []
-        return make_loader(self.test_ex, self.batch_size, num_workers=self.num_workers)
+        return make_loader(self.test_ex, self.batch_size, num_workers=self.num_workers, on_device=self.on_device)
 
 
 def predict_proba(model: Any, X: np.ndarray, batch_size: int = 64, device: str = "cpu") -> np.ndarray:

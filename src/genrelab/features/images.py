@@ -127,12 +127,26 @@ class SpectrogramImage(FeatureConfig):
 # --------------------------------------------------------------------------- PNG
 
 
+def quantize(x: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] (any shape) -> uint8 ``rint(x * 255)``: an 8-bit PNG's values."""
+    return np.clip(np.rint(np.asarray(x, dtype=np.float32) * np.float32(255.0)), 0, 255).astype(np.uint8)
+
+
+def dequantize(x: np.ndarray) -> np.ndarray:
+    """Stored examples as float32: uint8 pixels ``p`` as ``p / 255`` (what :func:`read_png` gives), float
+    arrays as they are. ``|dequantize(quantize(x)) - x| <= 1/510``."""
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    return x.astype(np.float32, copy=False)
+
+
 def to_uint8(img: np.ndarray) -> np.ndarray:
     """``(C, H, W)`` float in [0, 1] -> ``(H, W[, C])`` uint8 (the PNG's pixels)."""
     img = np.asarray(img, dtype=np.float32)
     if img.ndim != 3:
         raise ConfigError(f"expected an image (channels, height, width), got shape {img.shape}")
-    u8 = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
+    u8 = quantize(img)
     return u8[0] if u8.shape[0] == 1 else np.moveaxis(u8, 0, -1)
 
 
@@ -199,6 +213,6 @@ def liu_image_spec() -> InputSpec:
 
 
 __all__ = [
-    "SpectrogramImage", "write_png", "read_png", "save_image", "to_uint8", "kaggle_image", "kaggle_image_spec",
+    "SpectrogramImage", "write_png", "read_png", "save_image", "to_uint8", "quantize", "dequantize", "kaggle_image", "kaggle_image_spec",
     "qin_image_spec", "omier_image_spec", "liu_image_spec",
 ]

@@ -34,13 +34,40 @@ class Standardizer:
         return (0, *self.axes)
 
     def fit(self, x: np.ndarray) -> "Standardizer":
-        """Fit on a training array ``(n_examples, ...)``; float64 accumulation for stability."""
+        """Fit on a training array ``(n_examples, ...)``; float64 accumulation for stability.
+
+        A memory-mapped array, or uint8 pixels (read as ``p / 255``, see
+        :func:`genrelab.features.images.dequantize`), is read in chunks of examples (two passes: the mean,
+        then the squared deviations), so no float64 copy of the whole set is made; the statistics equal the
+        one-shot ones up to float64 rounding."""
+        if isinstance(x, np.memmap) or getattr(x, "dtype", None) == np.uint8:
+            return self._fit_chunked(x)
         x = np.asarray(x, dtype=np.float64)
         if x.shape[0] == 0:
             raise ConfigError("cannot fit normalisation on zero examples")
         red = self._reduce_axes(x.ndim)
         self.mean = x.mean(axis=red, keepdims=True)[0].astype(np.float32)
         self.std = x.std(axis=red, keepdims=True)[0].astype(np.float32)
+        return self
+
+    def _fit_chunked(self, x: np.ndarray, chunk_bytes: int = 64 << 20) -> "Standardizer":
+        from genrelab.features.images import dequantize
+
+        n = int(x.shape[0])
+        if n == 0:
+            raise ConfigError("cannot fit normalisation on zero examples")
+        red = self._reduce_axes(x.ndim)
+        step = max(1, chunk_bytes // max(1, int(np.prod(x.shape[1:], dtype=np.int64)) * 8))
+
+        def chunks():
+            for i in range(0, n, step):
+                yield dequantize(np.asarray(x[i:i + step])).astype(np.float64)
+
+        count = n * int(np.prod([x.shape[a] for a in red if a != 0], dtype=np.int64))
+        mean = sum(c.sum(axis=red, keepdims=True) for c in chunks()) / count
+        var = sum(np.square(c - mean).sum(axis=red, keepdims=True) for c in chunks()) / count
+        self.mean = mean[0].astype(np.float32)
+        self.std = np.sqrt(var)[0].astype(np.float32)
         return self
 
     @property

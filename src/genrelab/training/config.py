@@ -51,6 +51,8 @@ class DataConfig:
     num_workers: int = 0
     augment: dict[str, Any] | None = None  # {} = Liu's pitch/tempo variants; {pitch_steps, tempo_rates}; training part only
     normalize: str = "auto"  # auto | none | feature | band | channel | global
+    mmap: Any = "auto"  # memory-mapped examples (needs cache_dir): auto (over 1/4 of RAM) | true | false
+    pixels: str = "auto"  # image storage: auto (uint8 for colour-mapped PNG-style images) | uint8 | float32
 
     def __post_init__(self) -> None:
         self.options = dict(self.options or {})
@@ -83,6 +85,12 @@ class DataConfig:
             raise ConfigError(f"valid_from_train must be a fraction in (0, 1), got {self.valid_from_train}")
         if self.normalize not in ("auto", "none", "feature", "band", "channel", "global"):
             raise ConfigError(f"unknown normalisation {self.normalize!r}")
+        if isinstance(self.mmap, str) and self.mmap.lower() in ("true", "false"):
+            self.mmap = self.mmap.lower() == "true"
+        if self.mmap != "auto" and not isinstance(self.mmap, bool):
+            raise ConfigError(f"mmap must be auto, true or false, got {self.mmap!r}")
+        if self.pixels not in ("auto", "uint8", "float32"):
+            raise ConfigError(f"pixels must be auto, uint8 or float32, got {self.pixels!r}")
 
 
 @dataclass

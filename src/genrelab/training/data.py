@@ -4,6 +4,11 @@ Steps: load the dataset index (``genrelab.datasets``) -> split it (``genrelab.sp
 lists, artist-grouped, random, official; or a random split of segments, the leaky protocol) ->
 resolve the model's input spec (feature-table datasets replace the feature by the table's columns)
 -> build examples through the feature cache -> fit the normaliser on the training part only.
+
+The parts keep their examples as stored (float32, or uint8 pixels of colour-mapped images: :func:`pixel_dtype`;
+in memory, or memory-mapped from a pack of the feature cache with ``data.mmap``) and read as normalised
+float32 through a :class:`~genrelab.datasets.batches.NormalizedArray`: no normalised copy of a part is made;
+the training loaders normalise each batch (on the GPU when training on one).
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from genrelab.datasets.torch import (
-    Examples, apply_normalizer, build_examples, fit_normalizer,
+    Examples, apply_normalizer, build_examples, fit_normalizer, lazy_normalizer,
 )
 from genrelab.features.config import InputSpec, TableFeature
 from genrelab.features.normalize import Standardizer
@@ -242,26 +247,46 @@ def prepare_from_parts(parts: dict[str, list[Track]], labels: LabelSet, spec: In
                        split_info: dict[str, Any], dataset_name: str = "", *, cache: Any = None) -> PreparedData:
     dc = cfg.data
     progress = bool(cfg.progress)
+    store = {"dtype": pixel_dtype(spec, dc.pixels), "mmap": dc.mmap if dc.split != "random-segment" else False}
     train = build_examples(parts["train"], labels, spec, cache=cache, augment=dc.augment, seed=cfg.seed,
-                           progress=progress, desc="train features", workers=dc.num_workers)
-    val = build_examples(parts["valid"], labels, spec, cache=cache, progress=progress, desc="valid features") \
-        if parts.get("valid") else None
-    test = build_examples(parts["test"], labels, spec, cache=cache, progress=progress, desc="test features") \
-        if parts.get("test") else None
+                           progress=progress, desc="train features", workers=dc.num_workers, **store)
+    if isinstance(train.X, np.memmap):
+        store["mmap"] = True  # the other parts stored alike (one transform for every loader)
+    val = build_examples(parts["valid"], labels, spec, cache=cache, progress=progress, desc="valid features",
+                         **store) if parts.get("valid") else None
+    test = build_examples(parts["test"], labels, spec, cache=cache, progress=progress, desc="test features",
+                          **store) if parts.get("test") else None
     split_obj = None
     if dc.split == "random-segment":
         if dc.augment is not None:
             raise ConfigError("augmentation with a segment split would put augmented copies of test segments in training")
         train, val, test, split_obj = _segment_parts(train, parts["train"], dc)
     norm = fit_normalizer(train, spec, dc.normalize)
-    train_n = apply_normalizer(train, norm)
+    train_n = lazy_normalizer(train, norm)
     assert train_n is not None
     contract = InputContract(spec, tuple(int(s) for s in train.example_shape))
     info = dict(split_info)
     info["n_tracks"] = {"train": train.n_tracks, "valid": val.n_tracks if val else 0, "test": test.n_tracks if test else 0}
     return PreparedData(labels=labels.to_list(), spec=spec, contract=contract, train=train_n,
-                        val=apply_normalizer(val, norm), test=apply_normalizer(test, norm), normalizer=norm,
+                        val=lazy_normalizer(val, norm), test=lazy_normalizer(test, norm), normalizer=norm,
                         split_info=info, dataset_name=dataset_name, split=split_obj)
+
+
+def pixel_dtype(spec: InputSpec, pixels: str = "auto") -> str:
+    """How a part's examples are stored: ``uint8`` or ``float32`` (``data.pixels``).
+
+    ``auto``: uint8 for colour-mapped spectrogram images (``image`` features with 3 or 4 channels: the Kaggle
+    ``images_original`` renders that Qin, Sirek and omier read as 8-bit PNG files), quantised exactly as
+    :func:`genrelab.features.images.write_png` does (so the model sees the PNG's values, within 1/510 of the
+    float render), 4x fewer bytes to hold, copy and send to the GPU; float32 for everything else (Liu's
+    grey-level images included). ``uint8`` on a non-image feature is an error."""
+    if pixels == "float32" or spec.feature.kind != "image":
+        if pixels == "uint8" and spec.feature.kind != "image":
+            raise ConfigError(f"data.pixels uint8 is for image features, not {spec.feature.kind!r}")
+        return "float32"
+    if pixels == "uint8":
+        return "uint8"
+    return "uint8" if int(getattr(spec.feature, "channels", 1)) in (3, 4) else "float32"
 
 
 def _segment_parts(ex: Examples, tracks: list[Track], dc: DataConfig) -> tuple[Examples, Examples | None, Examples | None, Any]:

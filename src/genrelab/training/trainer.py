@@ -131,7 +131,7 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
     from lightning.pytorch.callbacks import EarlyStopping
     from lightning.pytorch.loggers import CSVLogger
 
-    from genrelab.datasets.torch import GenreDataModule
+    from genrelab.datasets.torch import GenreDataModule, make_loader
     from genrelab.training.callbacks import (
         AtomicCheckpointIO, BestWeights, EpochSeed, History, ResumeCheckpoint, TestCurve,
     )
@@ -139,7 +139,7 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
 
     for pat in (".*does not have many workers.*", ".*GPU available but not used.*", ".*LeafSpec.*",
                 ".*The number of training batches.*", ".*Experiment logs directory.*", ".*Total length of .* across ranks is zero.*",
-                ".*module\\(s\\) in eval mode.*", ".*treespec.*", ".*`isinstance.*TreeSpec.*"):
+                ".*module\\(s\\) in eval mode.*", ".*overridden `on_after_batch_transfer`.*", ".*treespec.*", ".*`isinstance.*TreeSpec.*"):
         warnings.filterwarnings("ignore", message=pat)
     logging.getLogger("lightning.pytorch.utilities.rank_zero").setLevel(logging.WARNING)
     logging.getLogger("lightning.pytorch.accelerators.cuda").setLevel(logging.WARNING)
@@ -156,8 +156,12 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
     monitor = cfg.monitor if (has_val or cfg.monitor.startswith("train")) else "train_loss"
     mode = "max" if monitor.endswith("acc") else "min"
 
+    on_gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and _cuda_available())
+    # stored batches (uint8 pixels, memory-mapped packs) are normalised on the device after the transfer, except
+    # under true half/double precision, whose input conversion runs before it (they come normalised from the host)
     dm = GenreDataModule(data.train, data.val if has_val else None, data.test, batch_size=cfg.batch_size,
-                         num_workers=cfg.data.num_workers, seed=cfg.seed)
+                         num_workers=cfg.data.num_workers, seed=cfg.seed,
+                         on_device=_precision(cfg, on_gpu) in ("32-true", "32", "16-mixed", "bf16-mixed"))
     class_weights = None
     if cfg.class_weights:
         counts = np.bincount(data.train.y, minlength=len(labels)).astype(np.float64)
@@ -165,14 +169,13 @@ def _train_torch(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path
     augment, mixup = batch_augmentation(cfg, data.spec, data.train.example_shape)  # training batches, on the device
     module = GenreModule(model, cfg.optim, steps_per_epoch=dm.steps_per_epoch(), epochs=cfg.epochs,
                          class_weights=class_weights, label_smoothing=cfg.label_smoothing,
-                         augment=augment, mixup=mixup, n_classes=len(labels))
+                         input_transform=dm.input_transform, augment=augment, mixup=mixup, n_classes=len(labels))
 
-    on_gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and _cuda_available())
     light_dir = run_dir / LIGHTNING_DIR
     test_curve = None
     if cfg.test_curve and data.test is not None and len(data.test):
         # test scores per epoch for the plots of studies that report test curves: never monitored
-        test_curve = TestCurve(dm.test_dataloader(), class_weights, cfg.label_smoothing)
+        test_curve = TestCurve(make_loader(data.test, cfg.batch_size), class_weights, cfg.label_smoothing)
     history = History(run_dir / "history.csv", test_curve)
     best = BestWeights(monitor, mode)
     resume_ckpt = ResumeCheckpoint(light_dir)
