@@ -233,7 +233,7 @@ def main() -> int:
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}; python {platform.python_version()}, "
           f"librosa {librosa.__version__}, torch {torch.__version__}")
     torch.set_num_threads(1)
-    from genrelab.features import _kernels
+    from genrelab.features import threads as _kernels
 
     _kernels.set_num_threads(1)
     results: dict = {"machine": _cpu_name(), "cores": cores, "loadavg_start": os.getloadavg(), "runs": {}}

@@ -16,39 +16,16 @@ so processes that use these kernels can fork worker processes safely, and concur
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-_NUM_THREADS = max(1, min(4, os.cpu_count() or 1))
-
-
-def set_num_threads(n: int) -> None:
-    """Threads used by the kernels of this module (1 in worker processes that already use one core each)."""
-    global _NUM_THREADS
-    _NUM_THREADS = max(1, int(n))
-
-
-def get_num_threads() -> int:
-    return _NUM_THREADS
+from genrelab.features.threads import get_num_threads, run_chunks, set_num_threads  # noqa: F401 (re-exported)
 
 
 def _run_chunks(fn, n_rows: int, *args) -> None:
     """Call ``fn(start, stop, *args)`` over row chunks, in threads when more than one is configured."""
-    _run_chunks_n(fn, n_rows, 64, *args)
-
-
-def _run_chunks_n(fn, n_rows: int, min_rows: int, *args) -> None:
-    k = min(_NUM_THREADS, max(1, n_rows // min_rows))
-    if k <= 1:
-        fn(0, n_rows, *args)
-        return
-    bounds = [n_rows * i // k for i in range(k + 1)]
-    with ThreadPoolExecutor(max_workers=k) as ex:
-        futs = [ex.submit(fn, bounds[i], bounds[i + 1], *args) for i in range(k)]
-        for f in futs:
-            f.result()
+    run_chunks(fn, n_rows, 64, *args)
 
 
 try:  # numba is a librosa dependency, so it is always installed with genrelab
@@ -148,7 +125,7 @@ def median_filter_last_axis(x: np.ndarray, size: int) -> np.ndarray:
     src = np.where(src < 0, -src - 1, src)
     src = np.where(src >= n, 2 * n - 1 - src, src).astype(np.int64)
     n_blocks = -(-x.shape[0] // _LANES)
-    _run_chunks_n(_median_blocks, n_blocks, 2, x, int(size), out, src)
+    run_chunks(_median_blocks, n_blocks, 2, x, int(size), out, src)
     return out
 
 
@@ -373,7 +350,7 @@ def power_spectrum(X):
     a = X.detach().contiguous().numpy().reshape(-1)
     out = np.empty(a.shape[0], dtype=np.float32)
     n = a.shape[0]
-    k = min(_NUM_THREADS, max(1, n // (1 << 18)))
+    k = min(get_num_threads(), max(1, n // (1 << 18)))
     if k <= 1:
         _power_rows(0, n, a, out)
     else:

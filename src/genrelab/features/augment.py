@@ -234,7 +234,7 @@ class SpecAugment(_DeviceRandom):
         return ((idx >= start) & (idx < start + w)).any(dim=1)
 
     def mask(self, shape: tuple[int, ...], device=None):
-        """A bool mask broadcastable to ``shape`` (True = masked), drawn like one call's."""
+        """A bool mask ``(batch, 1..., F, T)`` broadcastable to ``shape`` (True = masked), drawn like one call's."""
         if len(shape) < 3:
             raise ConfigError(f"SpecAugment needs a batch (batch, ..., freq, time); got shape {tuple(shape)}")
         n, ta = shape[0], self.time_axis
@@ -244,8 +244,12 @@ class SpecAugment(_DeviceRandom):
         t = self._bands(n, self.time_masks, self.time_width, shape[ta], device, gen)
         lead = (n,) + (1,) * (len(shape) - 3)
         if ta == -1:
-            return f.view(*lead, shape[fa], 1) | t.view(*lead, 1, shape[ta])
-        return t.view(*lead, shape[ta], 1) | f.view(*lead, 1, shape[fa])
+            rows, cols = f.view(*lead, shape[fa], 1), t.view(*lead, 1, shape[ta])
+        else:
+            rows, cols = t.view(*lead, shape[ta], 1), f.view(*lead, 1, shape[fa])
+        m = rows.expand(*lead, shape[-2], shape[-1]).clone()  # in-place |= runs the fast path (bool `a | b` with
+        m |= cols  # both operands broadcast is ~15x slower on CPU)
+        return m
 
     def __call__(self, x):
         import torch

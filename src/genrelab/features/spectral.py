@@ -28,7 +28,6 @@ from typing import ClassVar
 import numpy as np
 
 from genrelab.features import fastmel
-from genrelab.features._kernels import mel_spectrum, power_spectrum
 from genrelab.features.config import FeatureConfig, InputSpec, register_feature
 from genrelab.types import ConfigError
 
@@ -128,14 +127,14 @@ def per_clip(fn, y):
     Clip by clip keeps each clip's frames in cache (about 2x faster than one big batch). When torch
     runs single-threaded (``torch.set_num_threads(1)``, recommended on shared or small machines where
     torch's own thread pool spins), clips are spread over genrelab's kernel threads instead
-    (:func:`genrelab.features._kernels.set_num_threads`); torch releases the GIL inside each op.
+    (:func:`genrelab.features.threads.set_num_threads`); torch releases the GIL inside each op.
     """
     import torch
 
-    from genrelab.features import _kernels
+    from genrelab.features.threads import get_num_threads
 
     n = y.shape[0]
-    k = min(n, _kernels.get_num_threads()) if torch.get_num_threads() == 1 else 1
+    k = min(n, get_num_threads()) if torch.get_num_threads() == 1 else 1
     if k <= 1:
         return torch.cat([fn(y[i:i + 1]) for i in range(n)], dim=0)
     from concurrent.futures import ThreadPoolExecutor
@@ -146,16 +145,10 @@ def per_clip(fn, y):
 
 def per_clip_np(fn, y: np.ndarray) -> np.ndarray:
     """``fn`` (numpy, one clip) on each clip of a batch ``(batch, n)``, stacked; clips spread over genrelab's
-    kernel threads (scipy.fft, numpy and the numba kernels release the GIL)."""
-    from genrelab.features import _kernels
+    kernel threads (:mod:`genrelab.features.threads`; scipy.fft and BLAS release the GIL)."""
+    from genrelab.features.threads import map_threads
 
-    k = min(y.shape[0], _kernels.get_num_threads())
-    if k <= 1:
-        return np.stack([fn(row) for row in y])
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=k) as ex:
-        return np.stack(list(ex.map(fn, y)))
+    return np.stack(map_threads(fn, y))
 
 
 def _check_ref(ref) -> None:
@@ -249,6 +242,8 @@ class MelSpectrogram(_TorchFeature):
         """Mel spectrogram (not dB) of a tensor batch ``(batch, n)``."""
         import torch
 
+        from genrelab.features._kernels import mel_spectrum, power_spectrum
+
         X = stft_torch(yt, self.n_fft, self.hop_length, self.win_length, self.center, self.pad_mode)
         fb_args = (self.sample_rate, self.n_fft, self.n_mels, float(self.fmin),
                    None if self.fmax is None else float(self.fmax), self.htk, self.norm)
@@ -311,6 +306,8 @@ class Spectrogram(_TorchFeature):
 
     def compute_tensor(self, y):
         import torch
+
+        from genrelab.features._kernels import power_spectrum
 
         if y.device.type == "cpu" and y.shape[0] > 1:
             return per_clip(self.compute_tensor, y)

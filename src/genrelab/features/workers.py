@@ -11,6 +11,8 @@ from genrelab.features.config import InputSpec
 def _preload(spec: InputSpec) -> None:
     """Import and warm up the feature code once in the parent, so forked workers start ready."""
     try:
+        import genrelab.audio  # noqa: F401  (the decoders: soundfile, soxr; each worker would import them)
+
         y = 0.01 * np.random.default_rng(0).standard_normal(int(spec.sample_rate * 3)).astype(np.float32)
         spec.feature.compute(y)
     except Exception:  # noqa: BLE001 - only a warm-up
@@ -30,9 +32,9 @@ def _init_worker() -> None:
         threadpool_limits(1)
     except Exception:  # noqa: BLE001 - threadpoolctl comes with scikit-learn; without it BLAS keeps its threads
         pass
-    from genrelab.features import _kernels
+    from genrelab.features.threads import set_num_threads
 
-    _kernels.set_num_threads(1)
+    set_num_threads(1)
 
 
 def worker_pool(workers: int):
