@@ -231,3 +231,54 @@ def test_training_with_per_batch_normalisation_gives_the_same_weights(tmp_path):
 
     ca, cb = checkpoint.load(a / "checkpoint"), checkpoint.load(b / "checkpoint")
     assert np.array_equal(ca.normalizer.mean, norm.mean) and np.array_equal(cb.normalizer.std, norm.std)
+
+
+def test_training_on_uint8_pixels_matches_their_materialised_values(tmp_path):
+    """uint8 storage trains exactly like float32 inputs holding the same (PNG) values, normalised beforehand."""
+    from safetensors.numpy import load_file
+
+    from genrelab.training.config import TrainConfig
+    from genrelab.training.trainer import train
+
+    X, y = blobs(n_per_class=20, seed=1)
+    u8 = quantize((X - X.min()) / (X.max() - X.min()))
+    labels = ["a", "b", "c"]
+    before = prepare_arrays(dequantize(u8[:50]), y[:50], labels, table_spec(), X_val=dequantize(u8[50:]), y_val=y[50:])
+    ids = np.asarray([f"t{i}" for i in range(60)], dtype=object)
+    after = dataclasses.replace(
+        before, train=lazy_normalizer(Examples(u8[:50], y[:50], ids[:50], labels), before.normalizer),
+        val=lazy_normalizer(Examples(u8[50:], y[50:], ids[50:], labels), before.normalizer), test=None)
+    assert after.train.X.raw.dtype == np.uint8
+    cfg = dict(model="test-tiny-mlp", epochs=2, batch_size=16, seed=3, progress=False, n_boot=10,
+               optim={"optimizer": "adam", "lr": 0.02}, data={"dataset": "table", "root": "x", "split": "none"})
+    a = train(TrainConfig.from_dict({**cfg, "out": str(tmp_path / "a")}), data=before)
+    b = train(TrainConfig.from_dict({**cfg, "out": str(tmp_path / "b")}), data=after)
+    wa, wb = load_file(a / "checkpoint/model.safetensors"), load_file(b / "checkpoint/model.safetensors")
+    assert all(np.allclose(wa[k], wb[k], rtol=0, atol=1e-6) for k in wa)
+
+
+def test_prepare_from_parts_maps_every_part_and_reads_the_in_memory_numbers(tiny_genre_folder, tmp_path):
+    from genrelab.training.config import TrainConfig
+    from genrelab.training.data import prepare_from_parts
+
+    tracks = tracks_from(tiny_genre_folder)
+    labels = LabelSet.from_labels(t.label for t in tracks)
+    parts = {"train": tracks[0::2], "valid": tracks[1::4], "test": tracks[3::4]}
+    cache = FeatureCache(tmp_path / "cache")
+
+    def prepared(mmap):
+        cfg = TrainConfig.from_dict({"model": "x", "progress": False,
+                                     "data": {"dataset": "gtzan", "root": "x", "split": "none", "mmap": mmap}})
+        return prepare_from_parts(parts, labels, SPEC, cfg, {"method": "given"}, cache=cache)
+
+    mem, mapped = prepared(False), prepared(True)
+    for a, b in ((mem.train, mapped.train), (mem.val, mapped.val), (mem.test, mapped.test)):
+        assert isinstance(b.X, NormalizedArray) and isinstance(b.X.raw, np.memmap)
+        assert not isinstance(a.X, NormalizedArray) or not isinstance(a.X.raw, np.memmap)
+        np.testing.assert_allclose(np.asarray(b.X), np.asarray(a.X), atol=1e-5)
+        assert a.y.tolist() == b.y.tolist()
+    np.testing.assert_allclose(mapped.normalizer.mean, mem.normalizer.mean, rtol=1e-6, atol=1e-6)
+    ref = apply_normalizer(build_examples(parts["train"], labels, SPEC, cache=cache), mem.normalizer)
+    np.testing.assert_array_equal(np.asarray(mem.train.X), ref.X)  # in memory: the numbers of the previous path
+    dm = GenreDataModule(mapped.train, mapped.val, mapped.test, batch_size=4, on_device=True)
+    assert dm.on_device and dm.input_transform is not None
