@@ -282,3 +282,25 @@ def test_prepare_from_parts_maps_every_part_and_reads_the_in_memory_numbers(tiny
     np.testing.assert_array_equal(np.asarray(mem.train.X), ref.X)  # in memory: the numbers of the previous path
     dm = GenreDataModule(mapped.train, mapped.val, mapped.test, batch_size=4, on_device=True)
     assert dm.on_device and dm.input_transform is not None
+
+
+def test_cli_train_storage_options(tmp_path, monkeypatch):
+    """--mmap and --pixels reach DataConfig; bad values are refused with the option's name."""
+    from typer.testing import CliRunner
+
+    from genrelab.cli import app
+    from genrelab.training import trainer
+
+    seen = []
+    monkeypatch.setattr(trainer, "train", lambda c, resume=False: seen.append(c) or tmp_path)
+    base = ["train", "--model", "qin-mlp", "--root", str(tmp_path), "-q"]
+    res = CliRunner().invoke(app, base)
+    assert res.exit_code == 0, res.output
+    assert seen[0].data.mmap == "auto" and seen[0].data.pixels == "auto"
+    res = CliRunner().invoke(app, base + ["--mmap", "true", "--pixels", "float32", "--cache-dir", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    assert seen[1].data.mmap is True and seen[1].data.pixels == "float32"
+    res = CliRunner().invoke(app, base + ["--pixels", "jpeg"])
+    assert res.exit_code != 0 and "pixels" in res.output and len(seen) == 2
+    res = CliRunner().invoke(app, base + ["--mmap", "maybe"])
+    assert res.exit_code != 0 and "mmap" in res.output and len(seen) == 2

@@ -129,6 +129,10 @@ def train_cmd(
     strategy: str = typer.Option("auto", "--strategy", help="auto, ddp, ... (ddp: one process per device; see docs/scaling.md)."),
     num_nodes: int = typer.Option(1, "--num-nodes", min=1, help="Machines in a DDP run (launch with torchrun or SLURM srun; see docs/scaling.md)."),
     num_workers: int = typer.Option(0, "--num-workers", help="DataLoader worker processes."),
+    mmap: str = typer.Option("auto", "--mmap", help="Memory-map the training examples from a pack of the feature cache "
+                                                    "(needs --cache-dir): auto (when they exceed a quarter of RAM), true, false."),
+    pixels: str = typer.Option("auto", "--pixels", help="Storage of colour-mapped image inputs: auto (uint8 PNG pixels, as the "
+                                                        "studies read them), uint8 or float32."),
     level: str = typer.Option("track", "--level", help="Headline scoring level in metrics.json: track or segment."),
     test_curve: bool = typer.Option(False, "--test-curve", help="Also score the test part after every epoch (history test_loss/test_acc; for plots, never used to select or stop)."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Run directory [default: runs/<model>]."),
@@ -177,7 +181,7 @@ def train_cmd(
                           genres=[g.strip() for g in genres.split(",")] if genres else None,
                           max_per_genre=max_per_genre, clip_seconds=clip_seconds, hop_seconds=hop_seconds,
                           cache_dir=str(cache_dir) if cache_dir else None, num_workers=num_workers,
-                          augment={} if augment else None, normalize=normalize),
+                          augment={} if augment else None, normalize=normalize, mmap=mmap, pixels=pixels),
                 optim=optim, epochs=epochs, batch_size=batch_size, seed=seed, patience=patience, monitor=monitor,
                 grad_clip=grad_clip, precision=precision, accelerator=accelerator, devices=dev, strategy=strategy,
                 num_nodes=num_nodes, level=level, test_curve=test_curve, out=str(out or Path("runs") / model),
