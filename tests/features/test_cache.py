@@ -219,3 +219,49 @@ def test_pipeline_batches_across_tracks_with_the_same_results(tmp_path):
     assert set(times) == set(pipeline.STAGES) and times["compute"] > 0
     c = FeatureCache(tmp_path / "cache")
     np.testing.assert_array_equal(c.get("clip002", preset("mel")), preset("mel").examples(ys[2]))
+
+
+def _blas_in_worker():
+    """In a worker: BLAS thread counts, and CPU seconds spent by the worker's other threads while it makes an
+    MFCC's DCT product a few times and then idles 0.3 s (spinning OpenBLAS threads burn ~0.1 s each)."""
+    import os
+    import threading
+    import time
+
+    import numpy as np
+    from threadpoolctl import threadpool_info
+
+    def others() -> float:
+        me, total = str(threading.get_native_id()), 0
+        for t in os.listdir("/proc/self/task"):
+            if t != me:
+                fields = open(f"/proc/self/task/{t}/stat").read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+    before = others()
+    a = np.ones((13, 128), dtype=np.float32)
+    b = np.ones((128, 1292), dtype=np.float32)
+    for _ in range(3):
+        a @ b  # OpenBLAS would split this product over its threads
+    time.sleep(0.3)
+    return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"], others() - before
+
+
+def test_workers_run_blas_on_one_thread_without_starting_its_threads():
+    """The BLAS limit is set in the parent while the pool lives (forked workers inherit it): in a worker BLAS
+    reports one thread and no OpenBLAS thread was started (set in the worker, it starts them, and each new one
+    busy-waits ~0.1 s of CPU); the parent's own limit is restored afterwards."""
+    from threadpoolctl import threadpool_info
+
+    from genrelab.features.workers import mp_context, worker_pool
+
+    before = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    if not os.path.isdir("/proc/self/task"):
+        pytest.skip("needs /proc (Linux)")
+    with worker_pool(1) as ex:
+        blas, spun = ex.submit(_blas_in_worker).result()
+    assert blas and set(blas) == {1}
+    if mp_context().get_start_method() == "fork":
+        assert spun < 0.05, f"the worker's other threads burnt {spun:.2f} s of CPU"
+    assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before

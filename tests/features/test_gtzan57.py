@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -73,9 +72,9 @@ def test_parity_every_shared_clip(clip_paths, table):
     """Every column of every shared clip within 2 % of the column's std of the Kaggle table (tempo 0.5 BPM)."""
     names = [n for n in clip_paths if n in table.index]
     assert len(names) == len(clip_paths) >= 80
-    from genrelab.features.workers import _init_worker
+    from genrelab.features.workers import worker_pool
 
-    with ProcessPoolExecutor(max_workers=2, initializer=_init_worker) as ex:
+    with worker_pool(2) as ex:
         results = list(ex.map(_features_of, [str(clip_paths[n]) for n in names]))
     worst = np.zeros(57)
     for name, feats in results:

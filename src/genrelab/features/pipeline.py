@@ -4,7 +4,9 @@ Where the time of ``features extract`` goes, and what this module does about it:
 
 - process start-up: the workers are forked once from the parent after it warmed the feature code up
   (imports, compiled kernels, filter banks), and each worker handles a *chunk* of tracks per task: no
-  per-track process, import or spec parsing; CPU features import neither torch nor librosa
+  per-track process, import or spec parsing; chunks shrink towards the end (:func:`chunk_sizes`) so the
+  workers finish together; BLAS is limited to one thread in this process before the workers fork
+  (:func:`genrelab.features.workers.worker_pool`); CPU features import neither torch nor librosa
   (:mod:`genrelab.features.fastmel`);
 - decode + resample: a worker decodes the next tracks of its chunk in a background thread while it
   computes the current ones (libsndfile, soxr and the feature kernels release the GIL);
@@ -186,8 +188,10 @@ def run(root: str, spec: InputSpec, todo: Sequence[Track], workers: int,
         return
     from genrelab.features.workers import _preload, worker_pool
 
-    size = max(1, min(CHUNK_TRACKS, -(-len(items) // (4 * workers))))  # >= 4 tasks per worker: balanced ends
-    chunks = [items[i:i + size] for i in range(0, len(items), size)]
+    chunks, start = [], 0
+    for size in chunk_sizes(len(items), workers):
+        chunks.append(items[start:start + size])
+        start += size
     _preload(spec)
     with worker_pool(workers) as ex:
         pending: dict[Any, list] = {}
@@ -199,6 +203,18 @@ def run(root: str, spec: InputSpec, todo: Sequence[Track], workers: int,
                     _collect(f, pending.pop(f), finish)
         for f in list(pending):
             _collect(f, pending.pop(f), finish)
+
+
+def chunk_sizes(n: int, workers: int, largest: int = CHUNK_TRACKS) -> list[int]:
+    """Tracks per worker task: up to ``largest``, shrinking near the end to what is left / (2 x workers)
+    (guided scheduling), so the workers run out of work together instead of one finishing a last full chunk
+    alone (measured: up to 16 x 8 ms with one core idle)."""
+    sizes, left = [], int(n)
+    while left > 0:
+        size = max(1, min(int(largest), -(-left // (2 * max(1, workers)))))
+        sizes.append(size)
+        left -= size
+    return sizes
 
 
 def _collect(fut: Any, chunk: list, finish: Callable) -> None:
@@ -213,5 +229,5 @@ def _aug_extra(t: Track) -> dict | None:
     return {"augment": t.extra["augment"]} if t.extra and t.extra.get("augment") else None
 
 
-__all__ = ["decode", "examples_many", "process_chunk", "run", "default_batch", "STAGES", "BATCH_TRACKS",
-           "CHUNK_TRACKS"]
+__all__ = ["decode", "examples_many", "process_chunk", "run", "default_batch", "chunk_sizes", "STAGES",
+           "BATCH_TRACKS", "CHUNK_TRACKS"]

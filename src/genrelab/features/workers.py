@@ -3,6 +3,9 @@ has already imported and warmed up the feature code (used by the cache's pipelin
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any, Iterator
+
 import numpy as np
 
 from genrelab.features.config import InputSpec
@@ -19,30 +22,51 @@ def _preload(spec: InputSpec) -> None:
         pass
 
 
-def _init_worker() -> None:
+def _blas_limit():
+    """threadpoolctl's limit of BLAS to one thread (None without threadpoolctl, which comes with scikit-learn)."""
+    try:
+        from threadpoolctl import threadpool_limits
+
+        return threadpool_limits(limits=1, user_api="blas")
+    except Exception:  # noqa: BLE001 - without it BLAS keeps its threads
+        return None
+
+
+def _init_worker(limit_blas: bool) -> None:
     # one worker per core: keep each worker's libraries single-threaded (torch only when the parent
     # imported it: a CPU extraction never needs it, and importing it costs ~1.3 s of CPU per worker)
     import sys
 
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
-    try:  # and BLAS (OpenBLAS threads spin: a 13 x 128 DCT product cost 8 ms of CPU instead of 0.07)
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
-    except Exception:  # noqa: BLE001 - threadpoolctl comes with scikit-learn; without it BLAS keeps its threads
-        pass
+    if limit_blas:  # spawned workers (not forked with the parent's limit): see worker_pool
+        _blas_limit()
     from genrelab.features.threads import set_num_threads
 
     set_num_threads(1)
 
 
-def worker_pool(workers: int):
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[Any]:
     """A process pool of ``workers`` feature workers that die with this process (``genrelab.procpool``:
-    a ``kill -9`` of ``features extract`` leaves no worker running), forked from the warmed-up parent."""
+    a ``kill -9`` of ``features extract`` leaves no worker running), forked from the warmed-up parent.
+
+    BLAS runs on one thread in the workers (OpenBLAS's threads spin: a 13 x 128 DCT product cost 8 ms of CPU
+    instead of 0.07). The limit is set in this process while the pool lives, so forked workers inherit it:
+    set in a forked worker instead, it makes OpenBLAS start its threads there, and each new thread
+    busy-waits ~0.1 s of CPU (measured: 0.2 s of CPU per worker, two OpenBLAS copies - numpy's and
+    scipy's - before the first track). This process only waits meanwhile."""
     from genrelab.procpool import process_pool
 
-    return process_pool(workers, initializer=_init_worker, mp_context=mp_context())
+    ctx = mp_context()
+    limit = _blas_limit()
+    try:
+        with process_pool(workers, initializer=_init_worker, initargs=(ctx.get_start_method() != "fork",),
+                          mp_context=ctx) as ex:
+            yield ex
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
 
 
 def mp_context():
