@@ -265,3 +265,33 @@ def test_workers_run_blas_on_one_thread_without_starting_its_threads():
     if mp_context().get_start_method() == "fork":
         assert spun < 0.05, f"the worker's other threads burnt {spun:.2f} s of CPU"
     assert [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+def test_a_zombie_writer_counts_as_gone(tmp_path):
+    """A temporary file whose writer was killed but not reaped (a zombie: containers whose first process does
+    not reap orphans keep them) is cleaned like one whose writer is gone."""
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs /proc (Linux)")
+    from genrelab.features.cache import _pid_alive
+
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert _pid_alive(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        deadline = time.time() + 10
+        while time.time() < deadline and open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+            time.sleep(0.01)
+        assert not _pid_alive(proc.pid)  # killed, not yet waited for: a zombie
+        spec = InputSpec(feature=MelSpectrogram())
+        c = FeatureCache(tmp_path / "cache")
+        d = c.directory(spec)
+        d.mkdir(parents=True, exist_ok=True)
+        from genrelab.features.cache import _host
+
+        left = d / f"clip.tmp-{proc.pid}-{_host()}-123.npy"
+        left.write_bytes(b"partial")
+        assert c.clean_temporary(spec) == 1 and not left.exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not _pid_alive(proc.pid)

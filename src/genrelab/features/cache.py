@@ -381,6 +381,8 @@ def _append_line(path: Path, line: str) -> None:
 
 
 def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs. A zombie (killed, not yet reaped: in a container whose first process
+    does not reap orphans it stays one) has stopped writing, so it counts as gone."""
     if pid <= 0:
         return False
     try:
@@ -389,7 +391,12 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # pragma: no cover
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):  # no /proc (not Linux), or it exited meanwhile
+        return True
 
 
 class _NoBar:
