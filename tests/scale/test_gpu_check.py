@@ -33,7 +33,7 @@ def test_every_check_runs_with_the_cpu_as_device(capsys):
     assert _load().main(["--device", "cpu", "--quick"]) == 0
     out = capsys.readouterr().out
     for name in ("mel spectrogram parity", "training epoch", "musicnn backbone parity",
-                 "classify with musicnn on the device", "time budget"):
+                 "classify with musicnn on the device", "input pipeline keeps up", "time budget"):
         assert f"[ok] {name}" in out, out
     assert "all checks passed on cpu" in out and "FAIL" not in out
 
@@ -43,5 +43,6 @@ def test_a_failing_check_fails_the_run(capsys, monkeypatch):
     monkeypatch.setattr(mod, "MEL_TOL_DB", -1.0)  # no difference can pass
     monkeypatch.setattr(mod, "check_training", lambda *a, **k: None)
     monkeypatch.setattr(mod, "check_musicnn", lambda *a, **k: None)
+    monkeypatch.setattr(mod, "check_input_pipeline", lambda *a, **k: None)
     assert mod.main(["--device", "cpu", "--quick"]) == 1
     assert "[FAIL] mel spectrogram parity" in capsys.readouterr().out
