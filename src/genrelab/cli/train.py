@@ -249,6 +249,11 @@ def evaluate_cmd(
     aggregation: str = typer.Option("mean", "--aggregation", help="Track aggregation: mean or vote."),
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap resamples for the 95% CI."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: <run>/eval/<dataset>-<part>]."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Feature cache folder (features computed once, reused; "
+                                                                     "the training run's cache works)."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Worker processes computing missing features (with --cache-dir)."),
+    mmap: str = typer.Option("auto", "--mmap", help="Memory-map the examples from a pack of the cache (with --cache-dir): "
+                                                    "auto (when they exceed a quarter of RAM), true, false."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Score a checkpoint on a dataset (part) and write metrics.json with segment- and track-level scores."""
@@ -260,7 +265,8 @@ def evaluate_cmd(
         dc = DataConfig(dataset=dataset, root=str(root), options=_parse_pairs(data_option, "--data-option"),
                         split="manifest" if (manifest and split == "none") else split,
                         lists=str(lists) if lists else None, manifest=str(manifest) if manifest else None,
-                        ratios=_ratios(ratios), split_seed=split_seed, allow_artist_leak=allow_artist_leak)
+                        ratios=_ratios(ratios), split_seed=split_seed, allow_artist_leak=allow_artist_leak,
+                        cache_dir=str(cache_dir) if cache_dir else None, num_workers=workers, mmap=mmap)
         out_dir = evaluate_checkpoint(checkpoint, dc, part=None if dc.split == "none" else part, out=out,
                                       level=level, aggregation=aggregation, n_boot=n_boot,
                                       progress=not quiet and _interactive())

@@ -43,10 +43,10 @@ def evaluate_checkpoint(
     import json
 
     from genrelab import checkpoint as ck
-    from genrelab.datasets.torch import apply_normalizer, build_examples
+    from genrelab.datasets.torch import build_examples, lazy_normalizer
     from genrelab.evaluation.record import RunRecord, part_scores, write_record
     from genrelab.evaluation.timing import Timer, count_parameters
-    from genrelab.training.data import load_tracks, split_tracks
+    from genrelab.training.data import load_tracks, open_cache, pixel_dtype, split_tracks
     from genrelab.training.finish import headline, score, write_json
     from genrelab.types import LabelSet
 
@@ -72,10 +72,16 @@ def evaluate_checkpoint(
     spec = loaded.contract.spec
     if spec.feature.kind == "table" and data.dataset != "table" and not getattr(spec.feature, "audio_equivalent", None):
         raise ConfigError("this checkpoint reads feature-table rows; evaluate it on a table (--dataset table)")
+    # stored as training stored them (uint8 pixels for colour-mapped images, unless the run chose float32), from
+    # the feature cache when --cache-dir is given (memory-mapped when large: data.mmap), and read through the
+    # checkpoint's normaliser batch by batch: no normalised copy of the part (3 x 288 x 432 images are 1.5 MB each)
+    trained_pixels = ((loaded.train or {}).get("data") or {}).get("pixels", data.pixels)
+    cache = open_cache(data.cache_dir) if data.cache_dir and spec.feature.kind != "table" else None
     with Timer() as t_feat:
-        ex = build_examples(known, labels, spec, progress=progress, desc=f"{part} features",
-                            on_error="skip")
-    ex = apply_normalizer(ex, loaded.normalizer)
+        ex = build_examples(known, labels, spec, cache=cache, progress=progress, desc=f"{part} features",
+                            on_error="skip", workers=data.num_workers, dtype=pixel_dtype(spec, trained_pixels),
+                            mmap=data.mmap if cache is not None else False)
+    ex = lazy_normalizer(ex, loaded.normalizer)
     assert ex is not None
     kind = loaded.kind
     res = score(loaded.model, kind, ex, loaded.labels, level=level, aggregation=aggregation, n_boot=n_boot,

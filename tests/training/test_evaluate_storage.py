@@ -1,0 +1,74 @@
+"""``genrelab evaluate`` reads a part as training stores it: uint8 pixels for colour-mapped images, from the feature
+cache (memory-mapped with --mmap), normalised batch by batch; its scores equal the training run's."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from torch import nn
+
+from genrelab.features.config import InputSpec
+from genrelab.features.images import SpectrogramImage
+from genrelab.models.registry import InputContract
+
+SHAPE = (3, 12, 16)
+IMAGE = InputSpec(feature=SpectrogramImage(channels=3, height=12, width=16, n_mels=16, n_fft=512, hop_length=256),
+                  clip_seconds=2.0)
+NAME = "test-tiny-colour-image"
+
+
+class TinyImageNet(nn.Module):
+    """Linear classifier on a (3, 12, 16) colour-mapped spectrogram image (tests only)."""
+
+    def __init__(self, n_classes: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(int(np.prod(SHAPE)), n_classes))
+
+    @classmethod
+    def input_contract(cls, **_):
+        return InputContract(IMAGE, SHAPE)
+
+    def forward(self, x):
+        return self.net(x)
+
+
+@pytest.fixture(autouse=True)
+def tiny_image_model():
+    from genrelab.models import registry
+    from genrelab.models.registry import _REGISTRY, register
+
+    registry.list_models()
+    register(NAME, family="test")(TinyImageNet)
+    try:
+        yield
+    finally:
+        _REGISTRY.pop(NAME, None)
+
+
+def test_evaluate_reads_uint8_pixels_from_the_cache_and_matches_training(tiny_genre_folder, tmp_path):
+    from typer.testing import CliRunner
+
+    from genrelab.cli import app
+    from genrelab.training.config import TrainConfig
+    from genrelab.training.trainer import train
+
+    cache = tmp_path / "cache"
+    run = train(TrainConfig.from_dict({
+        "model": NAME, "epochs": 2, "batch_size": 4, "seed": 0, "progress": False, "n_boot": 10, "out": str(tmp_path / "run"),
+        "optim": {"optimizer": "adam", "lr": 0.01},
+        "data": {"dataset": "folder", "root": str(tiny_genre_folder), "split": "stratified",
+                 "ratios": [0.5, 0.25, 0.25], "allow_artist_leak": True, "cache_dir": str(cache)}}))
+    trained = json.loads((run / "metrics.json").read_text())
+    assert json.loads((run / "config.json").read_text())["train"]["data"]["pixels"] == "auto"
+    res = CliRunner().invoke(app, ["evaluate", str(run), "--dataset", "folder", "--root", str(tiny_genre_folder),
+                                   "--manifest", str(run / "split.csv"), "--part", "test", "--cache-dir", str(cache),
+                                   "--mmap", "true", "--n-boot", "10", "--out", str(tmp_path / "ev"), "-q"])
+    assert res.exit_code == 0, res.output
+    ev = json.loads((tmp_path / "ev/metrics.json").read_text())
+    assert ev["metrics"]["n"] == trained["metrics"]["n"]
+    assert ev["metrics"]["accuracy"] == pytest.approx(trained["metrics"]["accuracy"])
+    assert ev["metrics"]["log_loss"] == pytest.approx(trained["metrics"]["log_loss"], abs=1e-5)
+    sidecars = [json.loads(p.read_text()) for p in cache.glob("*/packs/*.json")]
+    assert any(s["dtype"] == "uint8" and s["shape"][0] == ev["metrics"]["n"] for s in sidecars), sidecars
