@@ -61,12 +61,25 @@ class Checkpoint:
         """Which predictor runs the model: torch, onnx, sklearn or linear."""
         return getattr(self.predictor, "name", "?")
 
+    @property
+    def input_pixels(self) -> str:
+        """``uint8`` when the model was trained on colour-mapped images held as 8-bit PNG pixels (recorded by
+        training as ``train.input_pixels``; checkpoints without it trained on float32), else ``float32``."""
+        train = self.train if isinstance(self.train, dict) else {}
+        return "uint8" if train.get("input_pixels") == "uint8" and self.contract.spec.feature.kind == "image" \
+            else "float32"
+
     def predict_proba(self, x: np.ndarray, batch_size: int = 32) -> np.ndarray:
         """Probabilities ``(n, n_labels)`` for model-ready examples ``(n, *input_shape)`` (before normalisation:
-        the checkpoint's normaliser is applied here), ``batch_size`` examples per call."""
+        the checkpoint's normaliser is applied here, after quantising image pixels to 8 bits when the model trained
+        on them: :attr:`input_pixels`), ``batch_size`` examples per call."""
         if self.predictor is None:
             raise CheckpointError("this checkpoint object was not made by checkpoint.load (no predictor)")
         x = np.asarray(x, dtype=np.float32)
+        if self.input_pixels == "uint8":  # trained on 8-bit PNG pixels: give the model the same values
+            from genrelab.features.images import dequantize, quantize
+
+            x = dequantize(quantize(x))
         if self.normalizer is not None:
             x = self.normalizer.transform(x)
         out = [self.predictor.predict_proba(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]

@@ -72,3 +72,33 @@ def test_evaluate_reads_uint8_pixels_from_the_cache_and_matches_training(tiny_ge
     assert ev["metrics"]["log_loss"] == pytest.approx(trained["metrics"]["log_loss"], abs=1e-5)
     sidecars = [json.loads(p.read_text()) for p in cache.glob("*/packs/*.json")]
     assert any(s["dtype"] == "uint8" and s["shape"][0] == ev["metrics"]["n"] for s in sidecars), sidecars
+
+
+def test_inference_gives_a_uint8_trained_model_the_pixels_it_trained_on(tiny_genre_folder, tmp_path):
+    """A model trained on 8-bit pixels (recorded in its checkpoint) gets the same quantised values from
+    Checkpoint.predict_proba (classify, the web app and Ray all go through it); one trained on float32 renders
+    (``--pixels float32``, or any run from before the setting) gets the float values."""
+    from genrelab import checkpoint
+    from genrelab.features.images import dequantize, quantize
+    from genrelab.training.config import TrainConfig
+    from genrelab.training.trainer import train
+
+    def run(pixels):
+        return train(TrainConfig.from_dict({
+            "model": NAME, "epochs": 1, "batch_size": 4, "progress": False, "n_boot": 5, "out": str(tmp_path / pixels),
+            "data": {"dataset": "folder", "root": str(tiny_genre_folder), "split": "stratified", "pixels": pixels,
+                     "ratios": [0.5, 0.25, 0.25], "allow_artist_leak": True, "cache_dir": str(tmp_path / "c")}}))
+
+    rng = np.random.default_rng(0)
+    x = rng.random((5, *SHAPE), dtype=np.float32)
+    ck = checkpoint.load(run("auto") / "checkpoint")
+    assert ck.train["input_pixels"] == "uint8" and ck.input_pixels == "uint8"
+    want = ck.predictor.predict_proba(ck.normalizer.transform(dequantize(quantize(x))))
+    np.testing.assert_allclose(ck.predict_proba(x), want, rtol=0, atol=1e-7)
+    assert not np.array_equal(ck.predict_proba(x), ck.predictor.predict_proba(ck.normalizer.transform(x)))
+    ck = checkpoint.load(run("float32") / "checkpoint")
+    assert ck.train["input_pixels"] == "float32" and ck.input_pixels == "float32"
+    np.testing.assert_allclose(ck.predict_proba(x), ck.predictor.predict_proba(ck.normalizer.transform(x)),
+                               rtol=0, atol=1e-7)
+    del ck.train["input_pixels"]  # a checkpoint from before the setting
+    assert ck.input_pixels == "float32"

@@ -132,6 +132,26 @@ def quantize(x: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(np.asarray(x, dtype=np.float32) * np.float32(255.0)), 0, 255).astype(np.uint8)
 
 
+def stored_dtype(feature: FeatureConfig, pixels: str = "auto") -> str:
+    """How examples of ``feature`` are held for training (``data.pixels``): ``uint8`` or ``float32``.
+
+    ``auto``: uint8 for colour-mapped spectrogram images (``image`` features with 3 or 4 channels: the Kaggle
+    ``images_original`` renders that Qin, Sirek and omier read as 8-bit PNG files), quantised exactly as
+    :func:`write_png` does (so the model sees the PNG's values, within 1/510 of the float render), 4x fewer bytes
+    to hold, copy and send to the GPU; float32 for everything else (Liu's grey-level images included).
+    ``uint8`` on a non-image feature is an error. A model trained on uint8 pixels is given the same quantised
+    values at inference (the checkpoint records ``input_pixels``; :meth:`genrelab.checkpoint.Checkpoint.predict_proba`)."""
+    if pixels not in ("auto", "uint8", "float32"):
+        raise ConfigError(f"pixels must be auto, uint8 or float32, got {pixels!r}")
+    if pixels == "float32" or feature.kind != "image":
+        if pixels == "uint8" and feature.kind != "image":
+            raise ConfigError(f"data.pixels uint8 is for image features, not {feature.kind!r}")
+        return "float32"
+    if pixels == "uint8":
+        return "uint8"
+    return "uint8" if int(getattr(feature, "channels", 1)) in (3, 4) else "float32"
+
+
 def dequantize(x: np.ndarray) -> np.ndarray:
     """Stored examples as float32: uint8 pixels ``p`` as ``p / 255`` (what :func:`read_png` gives), float
     arrays as they are. ``|dequantize(quantize(x)) - x| <= 1/510``."""
@@ -213,6 +233,6 @@ def liu_image_spec() -> InputSpec:
 
 
 __all__ = [
-    "SpectrogramImage", "write_png", "read_png", "save_image", "to_uint8", "quantize", "dequantize", "kaggle_image", "kaggle_image_spec",
+    "SpectrogramImage", "stored_dtype", "write_png", "read_png", "save_image", "to_uint8", "quantize", "dequantize", "kaggle_image", "kaggle_image_spec",
     "qin_image_spec", "omier_image_spec", "liu_image_spec",
 ]

@@ -273,20 +273,11 @@ def prepare_from_parts(parts: dict[str, list[Track]], labels: LabelSet, spec: In
 
 
 def pixel_dtype(spec: InputSpec, pixels: str = "auto") -> str:
-    """How a part's examples are stored: ``uint8`` or ``float32`` (``data.pixels``).
+    """How a part's examples are stored: ``uint8`` or ``float32`` (``data.pixels``; see
+    :func:`genrelab.features.images.stored_dtype`)."""
+    from genrelab.features.images import stored_dtype
 
-    ``auto``: uint8 for colour-mapped spectrogram images (``image`` features with 3 or 4 channels: the Kaggle
-    ``images_original`` renders that Qin, Sirek and omier read as 8-bit PNG files), quantised exactly as
-    :func:`genrelab.features.images.write_png` does (so the model sees the PNG's values, within 1/510 of the
-    float render), 4x fewer bytes to hold, copy and send to the GPU; float32 for everything else (Liu's
-    grey-level images included). ``uint8`` on a non-image feature is an error."""
-    if pixels == "float32" or spec.feature.kind != "image":
-        if pixels == "uint8" and spec.feature.kind != "image":
-            raise ConfigError(f"data.pixels uint8 is for image features, not {spec.feature.kind!r}")
-        return "float32"
-    if pixels == "uint8":
-        return "uint8"
-    return "uint8" if int(getattr(spec.feature, "channels", 1)) in (3, 4) else "float32"
+    return stored_dtype(spec.feature, pixels)
 
 
 def _segment_parts(ex: Examples, tracks: list[Track], dc: DataConfig) -> tuple[Examples, Examples | None, Examples | None, Any]:

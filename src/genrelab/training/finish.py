@@ -173,7 +173,8 @@ def finish_run(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path, 
     ckpt_dir = checkpoint.save(
         run_dir / CHECKPOINT_DIR, model, model_name=cfg.model, model_args=cfg.model_args, labels=labels,
         contract=data.contract, normalizer=data.normalizer,
-        train={**cfg.to_dict(), "epochs": info.epochs, "best_epoch": info.best_epoch, "train_time_s": info.train_time_s},
+        train={**cfg.to_dict(), "epochs": info.epochs, "best_epoch": info.best_epoch, "train_time_s": info.train_time_s,
+               "input_pixels": _stored_as(data.train.X)},
         metrics=summary, extra={"split": data.split_info, "dataset": data.dataset_name},
     )
     rec = RunRecord.from_metrics(
@@ -193,3 +194,11 @@ def finish_run(cfg: TrainConfig, entry: Any, data: PreparedData, run_dir: Path, 
 
 
 __all__ = ["TrainInfo", "finish_run", "score", "score_parts", "headline", "predict", "write_json", "CHECKPOINT_DIR"]
+
+
+def _stored_as(X: Any) -> str:
+    """``uint8`` when the training examples were held as 8-bit pixels (a :class:`NormalizedArray` over uint8),
+    else ``float32``: recorded in the checkpoint so inference gives the model the same values."""
+    raw = getattr(X, "raw", X)
+    return "uint8" if getattr(raw, "dtype", None) == np.uint8 else "float32"
+
