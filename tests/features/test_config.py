@@ -174,3 +174,21 @@ def test_examples_are_the_window_examples_of_the_training_frames():
     assert not grouped.per_window and grouped.window_samples == seg + hop * (grouped.n_segments - 1)
     clip = np.random.default_rng(3).standard_normal(grouped.window_samples).astype(np.float32)
     assert grouped.window_examples([clip]).shape == grouped.examples(clip).shape
+
+
+def test_compute_many_takes_an_array_batch_as_it_takes_a_list():
+    """InputSpec.examples hands its segments over as one array (no list and re-stack): same numbers as the list
+    path and as each segment alone."""
+    import numpy as np
+
+    from genrelab.features.config import InputSpec
+    from genrelab.features.spectral import MelSpectrogram
+
+    y = np.random.default_rng(0).standard_normal(22050 * 4).astype(np.float32)
+    spec = InputSpec(feature=MelSpectrogram(n_mels=32), clip_seconds=4.0, segment_seconds=1.0)
+    frames = spec.frame(y)
+    assert isinstance(frames, np.ndarray) and frames.shape == (4, 22050)
+    as_array = spec.feature.compute_many(frames)
+    np.testing.assert_array_equal(as_array, spec.feature.compute_many(list(frames)))
+    np.testing.assert_array_equal(spec.examples(y), as_array)
+    np.testing.assert_allclose(as_array[2], spec.feature.compute(frames[2]), rtol=0, atol=1e-4)

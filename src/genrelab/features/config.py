@@ -132,6 +132,10 @@ class FeatureConfig:
         """Features of several signals ``(len(signals), *shape)``: one batched call when the signals have one
         length and the feature is :attr:`batched`. ``runtime`` (a :class:`genrelab.runtime.Runtime`) says
         where a pretrained extractor runs; plain features ignore it."""
+        if isinstance(signals, np.ndarray) and signals.ndim >= 2 and self.batched and len(signals) > 1:
+            # already one array (e.g. InputSpec.frame's segments): no list and re-stack (a fresh copy of the
+            # batch, whose page faults cost ~0.7 ms per 30 s clip)
+            return np.asarray(self.compute_on(np.asarray(signals, dtype=np.float32), runtime), dtype=np.float32)
         signals = [np.asarray(s, dtype=np.float32) for s in signals]
         if self.batched and len(signals) > 1 and len({s.shape for s in signals}) == 1:
             return np.asarray(self.compute_on(np.stack(signals), runtime), dtype=np.float32)
@@ -354,7 +358,7 @@ class InputSpec:
         if self.group_segments:
             return self.window_examples([y[self.offset_samples:]], runtime)
         frames = self.frame(y)
-        return np.asarray(self.feature.compute_many(list(frames), runtime=runtime), dtype=np.float32)
+        return np.asarray(self.feature.compute_many(frames, runtime=runtime), dtype=np.float32)
 
 
 @dataclass(frozen=True)
