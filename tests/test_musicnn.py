@@ -402,19 +402,9 @@ def test_missing_package_and_no_download_error(tmp_path, monkeypatch):
 def test_package_layout_has_no_feature_model_import():
     # features/musicnn.py and models/musicnn.py only register; neither imports the other, and the
     # genrelab.musicnn package imports neither features nor models
-    import ast
+    from importscan import file_imports as imports
 
     src = Path(__file__).resolve().parents[1] / "src" / "genrelab"
-
-    def imports(path: Path) -> set[str]:
-        tree = ast.parse(path.read_text())
-        out = set()
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.module:
-                out.add(node.module)
-            elif isinstance(node, ast.Import):
-                out.update(a.name for a in node.names)
-        return out
 
     assert not {m for m in imports(src / "features" / "musicnn.py") if m.startswith("genrelab.models")}
     assert not {m for m in imports(src / "models" / "musicnn.py") if m.startswith("genrelab.features.musicnn")}

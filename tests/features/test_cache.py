@@ -20,6 +20,7 @@ from genrelab.features.cache import FeatureCache, track_key
 from genrelab.features.config import InputSpec
 from genrelab.features.spectral import MFCC, MelSpectrogram
 from genrelab.types import Track
+from processes import state
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -279,7 +280,7 @@ def test_a_zombie_writer_counts_as_gone(tmp_path):
         assert _pid_alive(proc.pid)
         os.kill(proc.pid, signal.SIGKILL)
         deadline = time.time() + 10
-        while time.time() < deadline and open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z":
+        while time.time() < deadline and state(proc.pid) != "Z":
             time.sleep(0.01)
         assert not _pid_alive(proc.pid)  # killed, not yet waited for: a zombie
         spec = InputSpec(feature=MelSpectrogram())

@@ -16,24 +16,11 @@ import pytest
 import genrelab
 import inference_fixture as fx
 from hostile.conftest import write_wav
+from processes import alive, children
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")]
 
 CLI = "import inference_fixture; from genrelab.cli import main; main()"
-
-
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 def test_kill_9_of_classify_j2_stops_workers_and_resumes(tmp_path):
@@ -51,16 +38,16 @@ def test_kill_9_of_classify_j2_stops_workers_and_resumes(tmp_path):
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and (not out.exists() or out.read_text().count("\n") < 2):
             time.sleep(0.05)
-        workers = [c for c in _children(p.pid) if _alive(c)]
+        workers = [c for c in children(p.pid) if alive(c)]
         assert workers, "no worker processes to watch"
         os.kill(p.pid, signal.SIGKILL)
         p.wait(10)
     finally:
         p.kill()
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+    while time.monotonic() < deadline and any(alive(w) for w in workers):
         time.sleep(0.1)
-    left = [w for w in workers if _alive(w)]
+    left = [w for w in workers if alive(w)]
     for w in left:
         os.kill(w, signal.SIGKILL)
     assert not left, f"workers {left} outlived kill -9 of classify"

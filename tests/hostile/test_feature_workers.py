@@ -15,26 +15,9 @@ import pytest
 import soundfile as sf
 
 import genrelab
+from processes import alive, children
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-
-
-def _children(pid: int) -> set[int]:
-    out: set[int] = set()
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out |= {int(c) for c in (task / "children").read_text().split()}
-        except OSError:
-            pass
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
 
 
 @pytest.mark.slow
@@ -58,7 +41,7 @@ def test_workers_die_with_a_killed_parent(tmp_path, command):
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and parent.poll() is None:
-            workers = _children(parent.pid)
+            workers = children(parent.pid)
             if len(workers) >= 2:
                 break
             time.sleep(0.05)
@@ -67,12 +50,12 @@ def test_workers_die_with_a_killed_parent(tmp_path, command):
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        while time.monotonic() < deadline and any(alive(p) for p in workers):
             time.sleep(0.1)
-        left = [p for p in workers if _alive(p)]
+        left = [p for p in workers if alive(p)]
     finally:
         parent.kill()
         for p in workers:  # never leave strays behind, even when the test fails
-            if _alive(p):
+            if alive(p):
                 os.kill(p, signal.SIGKILL)
     assert left == [], f"workers {left} survived kill -9 of their parent by 5 s"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import genrelab
+from processes import alive
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -28,14 +29,6 @@ time.sleep(120)
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
 def _orphans_after_kill(interval: float, env_extra: dict[str, str] | None = None) -> tuple[list[int], list[int]]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(genrelab.__file__).parents[1]),
                                                        os.environ.get("PYTHONPATH", "")]))
@@ -45,13 +38,13 @@ def _orphans_after_kill(interval: float, env_extra: dict[str, str] | None = None
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
         assert len(pids) == 2, pids
-        assert all(_alive(p) for p in pids)
+        assert all(alive(p) for p in pids)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(10)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
             time.sleep(0.1)
-        return pids, [p for p in pids if _alive(p)]
+        return pids, [p for p in pids if alive(p)]
     finally:
         parent.kill()
         parent.stdout.close()

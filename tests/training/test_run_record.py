@@ -3,11 +3,11 @@ optional test curve that nothing selects on; trainer modules without an import c
 
 from __future__ import annotations
 
-import ast
 import csv
 from pathlib import Path
 
 import numpy as np
+from importscan import file_imports
 from tinymodels import blobs, table_spec
 
 from genrelab.evaluation.record import load_record
@@ -88,20 +88,9 @@ def test_sklearn_run_records_every_part_and_no_history(tmp_path):
     assert not (run / "history.csv").exists()  # no training-curve panel for scikit-learn runs
 
 
-def _imports(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text())
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
-        elif isinstance(node, ast.Import):
-            out.update(a.name for a in node.names)
-    return out
-
-
 def test_no_trainer_import_cycle_and_no_environment_hooks():
     for mod in ("sklearn_trainer", "finish", "folds", "evaluate"):
-        assert "genrelab.training.trainer" not in _imports(TRAINING / f"{mod}.py"), mod
+        assert "genrelab.training.trainer" not in file_imports(TRAINING / f"{mod}.py"), mod
     for mod in ("trainer", "sklearn_trainer", "finish", "folds"):
         src = (TRAINING / f"{mod}.py").read_text()
         assert "os.environ" not in src and "getenv" not in src, mod
