@@ -12,13 +12,14 @@ from torch import nn
 from genrelab import checkpoint
 from genrelab.features.config import InputSpec
 from genrelab.features.spectral import MFCC, MelSpectrogram
-from genrelab.models.registry import InputContract, _REGISTRY, register
+from genrelab.models.registry import InputContract
 from genrelab.training import module as module_mod
 from genrelab.training.config import TrainConfig
 from genrelab.training.data import prepare_arrays
 from genrelab.training.module import GenreModule, batch_augmentation
 from genrelab.training.trainer import train
 from genrelab.types import ConfigError
+from tinymodels import registered
 
 SHAPE = (1, 16, 20)
 MEL = InputSpec(feature=MelSpectrogram(n_mels=16))
@@ -42,14 +43,8 @@ class TinySpecNet(nn.Module):
 
 @pytest.fixture(autouse=True)
 def tiny_spec_model():
-    from genrelab.models import registry
-
-    registry.list_models()
-    register(TINY_SPEC, family="test")(TinySpecNet)
-    try:
+    with registered(TINY_SPEC, TinySpecNet):
         yield
-    finally:
-        _REGISTRY.pop(TINY_SPEC, None)
 
 
 def spec_data():

@@ -12,6 +12,7 @@ from torch import nn
 from genrelab.features.config import InputSpec
 from genrelab.features.images import SpectrogramImage
 from genrelab.models.registry import InputContract
+from tinymodels import registered
 
 SHAPE = (3, 12, 16)
 IMAGE = InputSpec(feature=SpectrogramImage(channels=3, height=12, width=16, n_mels=16, n_fft=512, hop_length=256),
@@ -36,15 +37,8 @@ class TinyImageNet(nn.Module):
 
 @pytest.fixture(autouse=True)
 def tiny_image_model():
-    from genrelab.models import registry
-    from genrelab.models.registry import _REGISTRY, register
-
-    registry.list_models()
-    register(NAME, family="test")(TinyImageNet)
-    try:
+    with registered(NAME, TinyImageNet):
         yield
-    finally:
-        _REGISTRY.pop(NAME, None)
 
 
 def test_evaluate_reads_uint8_pixels_from_the_cache_and_matches_training(tiny_genre_folder, tmp_path):

@@ -39,19 +39,19 @@ class TinyMLP(nn.Module):
 
 
 @contextmanager
-def registered():
-    """Register the tiny model for the duration of a block (the registry is global)."""
+def registered(name: str = TINY, cls: type = TinyMLP):
+    """Register a test model (default: the tiny MLP) for the duration of a block (the registry is global)."""
     from genrelab.models import registry
 
     registry.list_models()  # load the zoo first
-    added = TINY not in _REGISTRY
+    added = name not in _REGISTRY
     if added:
-        register(TINY, family="test")(TinyMLP)
+        register(name, family="test")(cls)
     try:
         yield
     finally:
         if added:
-            _REGISTRY.pop(TINY, None)
+            _REGISTRY.pop(name, None)
 
 
 def blobs(n_per_class: int = 30, n_classes: int = 3, n_features: int = N_FEATURES, seed: int = 0, sep: float = 3.0):
