@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import soundfile as sf
-import typer
 from typer.testing import CliRunner
 
 import genrelab

@@ -6,8 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
-import time
 import tracemalloc
 from pathlib import Path
 

@@ -2,7 +2,6 @@
 recorded in the run's config, and a resumed run draws the same masks as an uninterrupted one."""
 
 import json
-from contextlib import contextmanager
 
 import numpy as np
 import pytest

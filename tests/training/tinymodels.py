@@ -6,7 +6,6 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 from torch import nn
 
 from genrelab.features.config import InputSpec, TableFeature
