@@ -27,3 +27,12 @@ def clip_ckpt(tmp_path_factory):
     """A model over whole 6-s clips (unsegmented input), like the musicnn-embedding heads."""
     return fx.make_checkpoint(tmp_path_factory.mktemp("ckpt") / "clip", kind="sklearn", segment_seconds=None,
                               clip_seconds=6.0)
+
+
+@pytest.fixture(scope="module")
+def default_clf():
+    """The shipped default model, loaded once per test module. No skip: a shipped model that does not load is a
+    failure (make install provides the musicnn package)."""
+    from genrelab.inference import Classifier
+
+    return Classifier.from_pretrained("default")

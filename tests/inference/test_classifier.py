@@ -212,12 +212,6 @@ def test_default_model_on_real_clips(default_clf, gtzan_root):
     assert right >= 9, f"{right}/10"
 
 
-@pytest.fixture(scope="module")
-def default_clf():
-    # no skip: a shipped model that does not load is a failure (make install provides the musicnn package)
-    return Classifier.from_pretrained("default")
-
-
 @pytest.mark.integration
 @pytest.mark.slow
 def test_default_model_timeline_on_a_real_medley(default_clf, gtzan_root, tmp_path):

@@ -12,14 +12,8 @@ import soundfile as sf
 
 from genrelab import audio
 from genrelab.evaluation.segments import timeline_scores
-from genrelab.inference import Classifier
 
 MIX = ("jazz", "metal", "classical", "hiphop")
-
-
-@pytest.fixture(scope="module")
-def default_clf():
-    return Classifier.from_pretrained("default")
 
 
 @pytest.mark.integration
