@@ -60,7 +60,9 @@ def _plain_help_option(opt):
     return opt
 
 
-class PlainCommand(TyperCommand):
+class _PlainHelp:
+    """Plain metavars and help option for a typer command or group (mixed in before the typer class)."""
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _plain_metavars(self.params)
@@ -68,6 +70,8 @@ class PlainCommand(TyperCommand):
     def get_help_option(self, ctx):
         return _plain_help_option(super().get_help_option(ctx))
 
+
+class PlainCommand(_PlainHelp, TyperCommand):
     def collect_usage_pieces(self, ctx) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
         for p in self.get_params(ctx):
@@ -79,13 +83,8 @@ class PlainCommand(TyperCommand):
         return pieces
 
 
-class PlainGroup(TyperGroup):
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        _plain_metavars(self.params)
-
-    def get_help_option(self, ctx):
-        return _plain_help_option(super().get_help_option(ctx))
+class PlainGroup(_PlainHelp, TyperGroup):
+    pass
 
 
 def _is_default(cls, base) -> bool:
