@@ -66,7 +66,6 @@ def band_blocks(fb: np.ndarray) -> tuple[tuple[int, int, int, int, np.ndarray], 
     best = np.full(n + 1, np.inf)
     best[0] = 0.0
     choice = []
-    results = []
     for _ in range(min(_MAX_BLOCKS, n)):  # best[b]: rows 0..b-1 in at most j groups
         total = best[:n, None] + cost  # [a, b]: groups so far end at a, the new one is rows a..b
         arg = np.argmin(total, axis=0)
@@ -74,7 +73,6 @@ def band_blocks(fb: np.ndarray) -> tuple[tuple[int, int, int, int, np.ndarray], 
         new = np.minimum(new, best)  # fewer groups allowed
         choice.append((arg, new < best))
         best = new
-        results.append(best[n])
     # walk back the split points of the best plan
     cuts, b = [n], n
     for arg, took in reversed(choice):
