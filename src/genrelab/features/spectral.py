@@ -131,16 +131,12 @@ def per_clip(fn, y):
     """
     import torch
 
-    from genrelab.features.threads import get_num_threads
+    from genrelab.features.threads import map_threads
 
-    n = y.shape[0]
-    k = min(n, get_num_threads()) if torch.get_num_threads() == 1 else 1
-    if k <= 1:
-        return torch.cat([fn(y[i:i + 1]) for i in range(n)], dim=0)
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=k) as ex:
-        return torch.cat(list(ex.map(lambda i: fn(y[i:i + 1]), range(n))), dim=0)
+    clips = range(y.shape[0])
+    if torch.get_num_threads() != 1:  # torch parallelises each op itself
+        return torch.cat([fn(y[i:i + 1]) for i in clips], dim=0)
+    return torch.cat(map_threads(lambda i: fn(y[i:i + 1]), clips), dim=0)
 
 
 def per_clip_np(fn, y: np.ndarray) -> np.ndarray:
